@@ -1,0 +1,229 @@
+"""The blank fiche projet, generated from rules/ (never a hand-edited binary).
+
+Two-column tables (label │ value) per section, clickable check boxes (Word
+content controls that also read as ☐ / ☒ in any other editor), the materiel and
+repartition tables, short guidance in French and the taxonomy as an appendix.
+"""
+
+from __future__ import annotations
+
+import io
+
+from docx import Document
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt, RGBColor
+
+from bot.layout import UNCHECKED
+from bot.rules import Field, Rules
+
+W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
+LABEL_SHADING = "DCE6F2"
+HINT_COLOR = RGBColor(0x59, 0x59, 0x59)
+BOX_FONT = "MS Gothic"
+MATERIEL_ROWS = 5
+
+
+def _w14(name: str) -> str:
+    return "{%s}%s" % (W14, name)
+
+
+def add_checkbox(paragraph, checked: bool = False) -> None:
+    """A Word 2010 check-box content control (w14:checkbox) showing ☐ or ☒."""
+    sdt = OxmlElement("w:sdt")
+    props = OxmlElement("w:sdtPr")
+    box = props.makeelement(_w14("checkbox"), {})
+    box.append(box.makeelement(_w14("checked"), {_w14("val"): "1" if checked else "0"}))
+    box.append(box.makeelement(_w14("checkedState"), {_w14("val"): "2612", _w14("font"): BOX_FONT}))
+    box.append(box.makeelement(_w14("uncheckedState"), {_w14("val"): "2610", _w14("font"): BOX_FONT}))
+    props.append(box)
+    content = OxmlElement("w:sdtContent")
+    run = OxmlElement("w:r")
+    run_props = OxmlElement("w:rPr")
+    fonts = OxmlElement("w:rFonts")
+    for attr in ("w:ascii", "w:eastAsia", "w:hAnsi"):
+        fonts.set(qn(attr), BOX_FONT)
+    run_props.append(fonts)
+    run.append(run_props)
+    text = OxmlElement("w:t")
+    text.text = "☒" if checked else UNCHECKED
+    run.append(text)
+    content.append(run)
+    sdt.append(props)
+    sdt.append(content)
+    paragraph._p.append(sdt)
+
+
+def _shade(cell, color: str) -> None:
+    shading = OxmlElement("w:shd")
+    shading.set(qn("w:val"), "clear")
+    shading.set(qn("w:color"), "auto")
+    shading.set(qn("w:fill"), color)
+    cell._tc.get_or_add_tcPr().append(shading)
+
+
+def _label_cell(cell, label: str, hint: str = "") -> None:
+    _shade(cell, LABEL_SHADING)
+    cell.paragraphs[0].add_run(label).bold = True
+    if hint:
+        run = cell.add_paragraph().add_run(hint)
+        run.italic = True
+        run.font.size = Pt(8.5)
+        run.font.color.rgb = HINT_COLOR
+
+
+def _options_cell(cell, labels: list[str], inline: bool) -> None:
+    paragraph = cell.paragraphs[0]
+    for i, label in enumerate(labels):
+        if i and not inline:
+            paragraph = cell.add_paragraph()
+        add_checkbox(paragraph)
+        paragraph.add_run(f" {label}" + ("    " if inline else ""))
+
+
+def _table(doc, columns: int, widths: list[float]):
+    table = doc.add_table(rows=0, cols=columns)
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    return table, widths
+
+
+def _row(table, widths):
+    row = table.add_row()
+    for cell, width in zip(row.cells, widths):
+        cell.width = Cm(width)
+    return row
+
+
+def _field_row(table, widths, f: Field, rules: Rules) -> None:
+    row = _row(table, widths)
+    label = f"{f.label} *" if f.required else f.label
+    _label_cell(row.cells[0], label, f.hint)
+    if f.type in ("choice", "multichoice"):
+        _options_cell(row.cells[1], [o.label for o in rules.options[f.options]], inline=False)
+    elif f.type == "yesno":
+        _options_cell(row.cells[1], [o.label for o in rules.options["yesno"]], inline=True)
+
+
+def _bullets(doc, items: list[str]) -> None:
+    for item in items:
+        doc.add_paragraph(item, style="List Bullet")
+
+
+def _guidance(rules: Rules) -> list[str]:
+    cap = rules.thresholds["materiel_max_unit_price_ht"].split(".")[0]
+    send = [
+        f"{s['who']} : envoyez la fiche à {' ou '.join(s['addresses'])}." for s in rules.send_to
+    ]
+    return [
+        "Complétez cette fiche dans Word (ou LibreOffice) et envoyez-la en pièce jointe, au format "
+        "Word .docx, sans mot de passe. Les PDF, photos et scans ne peuvent pas être traités.",
+        "Une fiche par projet. Les champs marqués d'un astérisque (*) sont obligatoires.",
+        "Pour répondre à une liste, cochez la ou les cases (☒) ou supprimez les choix qui ne vous "
+        "concernent pas.",
+        *send,
+        "Vous recevrez par courriel un numéro de dossier et, si besoin, la liste précise de ce qu'il faut "
+        "compléter : renvoyez alors la fiche corrigée en répondant à ce message.",
+    ]
+
+
+def build_template(rules: Rules) -> bytes:
+    doc = Document()
+    normal = doc.styles["Normal"]
+    normal.font.name = "Calibri"
+    normal.font.size = Pt(10.5)
+    for section in doc.sections:
+        section.left_margin = section.right_margin = Cm(2)
+        section.top_margin = section.bottom_margin = Cm(1.8)
+
+    doc.add_paragraph(rules.call["title"], style="Title")
+    doc.add_paragraph(rules.call["document"], style="Subtitle")
+    doc.add_heading("Avant de commencer", level=1)
+    _bullets(doc, _guidance(rules))
+
+    widths = [6.0, 11.0]
+    for section_key, section_label in rules.sections.items():
+        doc.add_heading(section_label, level=1)
+        table, _ = _table(doc, 2, widths)
+        for f in rules.fields:
+            if f.section == section_key:
+                _field_row(table, widths, f, rules)
+        if section_key == "budget":
+            _budget_tables(doc, rules)
+        if section_key == "engagements":
+            _engagements_guidance(doc, rules)
+
+    _appendix(doc, rules)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def _budget_tables(doc, rules: Rules) -> None:
+    cap = rules.thresholds["materiel_max_unit_price_ht"].split(".")[0]
+    repartition = rules.field("repartition")
+    doc.add_paragraph()
+    doc.add_paragraph().add_run(repartition.label).bold = True
+    table, widths = _table(doc, 2, [6.0, 11.0])
+    header = _row(table, widths)
+    for cell, text in zip(header.cells, ("Année", "Montant sollicité pour l'année (€)")):
+        _shade(cell, LABEL_SHADING)
+        cell.paragraphs[0].add_run(text).bold = True
+    for year in rules.call["civil_years"]:
+        _row(table, widths).cells[0].text = str(year)
+
+    materiel = rules.field("materiel")
+    doc.add_paragraph()
+    doc.add_paragraph().add_run(materiel.label).bold = True
+    doc.add_paragraph(
+        f"Chaque équipement doit coûter au plus {cap} € HT par unité : un équipement plus cher ne peut "
+        "pas être financé par la cité éducative."
+    )
+    table, widths = _table(doc, 3, [9.0, 3.0, 5.0])
+    header = _row(table, widths)
+    columns = rules.materiel_columns
+    for cell, column in zip(header.cells, ("designation", "quantite", "prix_unitaire_ht")):
+        _shade(cell, LABEL_SHADING)
+        cell.paragraphs[0].add_run(columns[column][0]).bold = True
+    for _ in range(MATERIEL_ROWS):
+        _row(table, widths)
+
+
+def _engagements_guidance(doc, rules: Rules) -> None:
+    doc.add_paragraph()
+    doc.add_paragraph().add_run("Vos obligations").bold = True
+    _bullets(doc, [
+        f"Communication : faites figurer sur tous vos supports (affiches, invitations, publications, "
+        f"réseaux sociaux) {rules.communication['logos']}, et la mention suivante :",
+    ])
+    quote = doc.add_paragraph(f"« {rules.communication['mention']} »", style="Quote")
+    quote.paragraph_format.left_indent = Cm(1)
+    _bullets(doc, [
+        "Droit à l'image : si des photos ou vidéos de mineurs sont prévues, recueillez avant toute prise "
+        "de vue l'autorisation écrite des représentants légaux de chaque enfant (formulaire fourni par la "
+        "cité éducative).",
+        "Bilans : un bilan financier et qualitatif de l'action sera demandé pour chaque année civile financée.",
+    ])
+
+
+def _appendix(doc, rules: Rules) -> None:
+    doc.add_page_break()
+    doc.add_heading("Annexe 1 — Objectifs stratégiques", level=1)
+    doc.add_paragraph("Indiquez dans la fiche les codes des objectifs visés par votre projet.")
+    for theme in rules.taxonomy:
+        doc.add_heading(f"Thématique {theme.code} — {theme.title}", level=2)
+        for axis in theme.axes:
+            doc.add_heading(f"{axis.code} {axis.title}", level=3)
+            for objective in axis.objectives:
+                doc.add_paragraph(f"{objective.code} — {objective.title}", style="List Bullet")
+    doc.add_heading("Annexe 2 — Les parcours", level=1)
+    labels = {o.key: o.label for o in rules.options["parcours"]}
+    for key, info in rules.parcours.items():
+        paragraph = doc.add_paragraph(style="List Bullet")
+        paragraph.add_run(labels[key]).bold = True
+        text = f" — {info['description']}"
+        if info.get("orientations"):
+            text += f" Orientations : {info['orientations']}."
+        paragraph.add_run(text)
