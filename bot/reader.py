@@ -19,9 +19,11 @@ from bot.text import normalize
 
 _YEAR_CELL = re.compile(r"^\D{0,20}?((?:19|20)\d{2})\s*[:\-–]?\s*$")
 _MARK_ONLY = re.compile(r"^\s*(?:[xX]|☒|☑|✓|✔|■|✗|✘|\[\s*[xX]\s*\]|\(\s*[xX]\s*\))\s*$")
-# Single-value fields stop at the first empty line after their value when read
-# from paragraphs; text fields run to the next label, heading or table.
+# Read from paragraphs, a text field runs to the next label, heading or table;
+# a list (options, codes, years) to the first empty line; a single value
+# written on its label line ("Date de début : 01/09/2026") takes nothing more.
 _MULTILINE_TYPES = ("text",)
+_SINGLE_VALUE_TYPES = ("email", "phone", "integer", "date", "amount")
 
 
 @dataclass
@@ -92,8 +94,7 @@ class _Reader:
         if match := self.match_label(text):
             lines = self.start(match)
             field_type = self.rules.field(match.key).type
-            # A single-value field answered on its label line takes nothing more.
-            self.current = lines if (field_type in _MULTILINE_TYPES or not match.rest) else None
+            self.current = None if (field_type in _SINGLE_VALUE_TYPES and match.rest) else lines
             self.current_type = field_type
             return
         if self.current is None:
