@@ -52,3 +52,17 @@ FIELDS = {
     "photos_mineurs": False,
     "engagement_communication": True,
 }
+
+
+def fiche(changes: dict[str, str] | None = None, repartition=REPARTITION_ROWS, materiel=MATERIEL_ROWS) -> bytes:
+    """The sample fiche as a .docx, with some values (by label) changed."""
+    from docx_factory import docx, label_table, tbl, tr
+
+    changes = changes or {}
+    pairs = [(label, changes.get(label, value)) for label, value in PAIRS]
+    body = label_table(pairs)
+    if repartition:
+        body += tbl(*(tr(*row) for row in repartition))
+    if materiel:
+        body += tbl(*(tr(*row) for row in materiel))
+    return docx(body)
