@@ -16,6 +16,7 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -45,7 +46,27 @@ OFFICE_DOCUMENT_REL = (
 # it can leak credentials or run code. Local paths (a porteur's own
 # Normal.dotx, "file:///C:\\...") are inert and common, so they are allowed.
 SAFE_EXTERNAL_RELS = ("/hyperlink",)
-_NETWORK_TARGET = re.compile(r"(?i)^\s*(?:[a-z][a-z0-9+.-]*://(?!/|localhost/)|\\\\|//)")
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]+):", re.I)  # two letters at least: "C:" is a drive
+_DRIVE_HOST = re.compile(r"^[a-z][:|]$", re.I)  # file://C:/... written without the third slash
+
+
+def _is_network_target(target: str) -> bool:
+    r"""Would Word reach another machine for this external target? Only local paths
+    are inert: a drive path, a relative path, or a file: URL on this machine.
+    Any other scheme (http:, mhtml:, ms-word:…) and any UNC path (\\host\share,
+    file:////host/share, file:///\\host\share, percent-encoded or not) are not."""
+    t = re.sub(r"[\x00-\x20\x7f]", "", unquote(target)).strip().replace("\\", "/")
+    scheme = _SCHEME.match(t)
+    if scheme:
+        if scheme.group(1).lower() != "file":
+            return True
+        t = t[scheme.end():]
+        if t.startswith("//"):
+            host, _, path = t[2:].partition("/")
+            if host.lower() not in ("", "localhost") and not _DRIVE_HOST.match(host):
+                return True
+            t = "/" + path
+    return t.startswith("//")
 
 _PKG_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
@@ -121,12 +142,16 @@ def _read_part(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], name: s
         raise Unreadable("damaged", f"missing part {name}")
     if info.file_size > MAX_PART_BYTES:
         raise Unreadable("too_large", name)
-    # Read at most the cap, whatever the header claims.
+    # Read at most the cap, whatever the header claims, a chunk at a time so a
+    # lying header costs no more memory than an honest one.
+    chunks, size = [], 0
     with zf.open(info) as f:
-        data = f.read(MAX_PART_BYTES + 1)
-    if len(data) > MAX_PART_BYTES:
-        raise Unreadable("too_large", name)
-    return data
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_PART_BYTES:
+                raise Unreadable("too_large", name)
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _main_part_name(zf, entries) -> str:
@@ -151,14 +176,14 @@ def _content_type(zf, entries, part: str) -> str:
 
 def _check_external_relationships(zf, entries) -> None:
     for name in entries:
-        if not name.endswith(".rels"):
+        if not name.lower().endswith(".rels"):  # part names are case-insensitive
             continue
         rels = parse_xml(_read_part(zf, entries, name))
         for rel in rels.iter(f"{{{_PKG_RELS_NS}}}Relationship"):
             if (
                 rel.get("TargetMode") == "External"
                 and not rel.get("Type", "").endswith(SAFE_EXTERNAL_RELS)
-                and _NETWORK_TARGET.match(rel.get("Target", ""))
+                and _is_network_target(rel.get("Target", ""))
             ):
                 raise Unreadable("external", rel.get("Type", ""))
 
