@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 from docx import Document
-from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
@@ -23,6 +23,9 @@ LABEL_SHADING = "DCE6F2"
 HINT_COLOR = RGBColor(0x59, 0x59, 0x59)
 BOX_FONT = "MS Gothic"
 MATERIEL_ROWS = 5
+ROW_HEIGHT = Cm(0.9)  # room to type
+# Taller value cells for the fields porteurs write most in.
+TALL_ROWS = {"description": Cm(6), "public_vise": Cm(1.5), "etablissements": Cm(1.5), "partenaires": Cm(1.5)}
 
 
 def _w14(name: str) -> str:
@@ -87,18 +90,23 @@ def _table(doc, columns: int, widths: list[float]):
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
+    for column, width in zip(table.columns, widths):
+        column.width = Cm(width)
     return table, widths
 
 
-def _row(table, widths):
+def _row(table, widths, height=ROW_HEIGHT):
     row = table.add_row()
+    row.height = height
+    row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+    row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))  # a row never breaks across pages
     for cell, width in zip(row.cells, widths):
         cell.width = Cm(width)
     return row
 
 
 def _field_row(table, widths, f: Field, rules: Rules) -> None:
-    row = _row(table, widths)
+    row = _row(table, widths, TALL_ROWS.get(f.key, ROW_HEIGHT))
     label = f"{f.label} *" if f.required else f.label
     _label_cell(row.cells[0], label, f.hint)
     if f.type in ("choice", "multichoice"):
