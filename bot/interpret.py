@@ -134,6 +134,7 @@ class _Interpreter:
         return dict(sorted(result.items())) or None
 
     def _materiel(self, f, lines):
+        wording = self.rules.check("valeur_invalide").messages
         out = []
         for row in self.raw.materiel:
             designation = clean_spaces(row.get("designation", "")).replace("\n", " ")
@@ -145,20 +146,20 @@ class _Interpreter:
                     quantity = values.parse_positive_int(quantity_text)
                 except ValueError:
                     quantity = None
-                    problems.append(f"la quantité « {_quote(quantity_text, 30)} » n'est pas un nombre entier")
+                    problems.append(wording["materiel_quantity"].format(text=_quote(quantity_text, 30)))
             price_text = clean_spaces(row.get("prix_unitaire_ht", ""))
             price = None
             if not price_text:
-                problems.append("le prix unitaire HT est vide")
+                problems.append(wording["materiel_price_missing"])
             else:
                 try:
                     price = values.parse_amount(price_text)
                 except ValueError:
-                    problems.append(f"le prix unitaire « {_quote(price_text, 30)} » n'est pas un montant")
+                    problems.append(wording["materiel_price"].format(text=_quote(price_text, 30)))
             if not designation:
-                problems.append("la désignation du matériel est vide")
+                problems.append(wording["materiel_designation_missing"])
             if problems:
-                self.invalid(f, "materiel", value=_quote(designation or "sans désignation", 50), problem=" ; ".join(problems))
+                self.invalid(f, "materiel", value=_quote(designation or "?", 50), problem=" ; ".join(problems))
             out.append({"designation": designation or None, "quantite": quantity, "prix_unitaire_ht": price})
         return out
 

@@ -17,6 +17,7 @@ from docx.shared import Cm, Pt, RGBColor
 
 from bot.layout import UNCHECKED
 from bot.rules import Field, Rules
+from bot.values import format_amount
 
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 LABEL_SHADING = "DCE6F2"
@@ -121,7 +122,6 @@ def _bullets(doc, items: list[str]) -> None:
 
 
 def _guidance(rules: Rules) -> list[str]:
-    cap = rules.thresholds["materiel_max_unit_price_ht"].split(".")[0]
     send = [
         f"{s['who']} : envoyez la fiche à {' ou '.join(s['addresses'])}." for s in rules.send_to
     ]
@@ -170,7 +170,7 @@ def build_template(rules: Rules) -> bytes:
 
 
 def _budget_tables(doc, rules: Rules) -> None:
-    cap = rules.thresholds["materiel_max_unit_price_ht"].split(".")[0]
+    cap = format_amount(rules.materiel_max_unit_price, cents=False)
     repartition = rules.field("repartition")
     doc.add_paragraph()
     doc.add_paragraph().add_run(repartition.label).bold = True
@@ -186,7 +186,7 @@ def _budget_tables(doc, rules: Rules) -> None:
     doc.add_paragraph()
     doc.add_paragraph().add_run(materiel.label).bold = True
     doc.add_paragraph(
-        f"Chaque équipement doit coûter au plus {cap} € HT par unité : un équipement plus cher ne peut "
+        f"Chaque équipement doit coûter au plus {cap} HT par unité : un équipement plus cher ne peut "
         "pas être financé par la cité éducative."
     )
     table, widths = _table(doc, 3, [9.0, 3.0, 5.0])

@@ -110,7 +110,7 @@ def equipment_unit_price_cap(fields, rules, check):
         if price is not None and price > cap:
             yield Hit("materiel", params={
                 "designation": line["designation"] or "sans désignation",
-                "prix": format_amount(price), "plafond": format_amount(cap).replace(",00", ""),
+                "prix": format_amount(price), "plafond": format_amount(cap, cents=False),
             })
 
 

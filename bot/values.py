@@ -47,10 +47,12 @@ def parse_amount(text: str) -> Decimal:
     return value
 
 
-def format_amount(value: Decimal) -> str:
-    """Decimal('1234.5') -> '1 234,50 €' (French typography, non-breaking spaces)."""
-    whole, cents = f"{value.quantize(CENT):,.2f}".split(".")
-    return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
+def format_amount(value: Decimal, cents: bool = True) -> str:
+    """Decimal('1234.5') -> '1 234,50 €' (French typography, non-breaking spaces);
+    with cents=False a whole amount drops them: Decimal('500') -> '500 €'."""
+    whole, fraction = f"{value.quantize(CENT):,.2f}".split(".")
+    shown = whole.replace(",", "\u202f") + ("" if not cents and fraction == "00" else "," + fraction)
+    return shown + "\u00a0€"
 
 
 _MONTHS = {
