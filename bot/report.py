@@ -34,7 +34,8 @@ def as_json(result: CheckResult, filename: str) -> dict:
     }
 
 
-def _shown(value: Any, rules: Rules, key: str) -> str:
+def display_value(value: Any, rules: Rules, key: str) -> str:
+    """A field value as a porteur would write it (French amounts and dates, option labels)."""
     f = rules.field(key)
     if value is None or value == [] or value == {}:
         return "—"
@@ -68,7 +69,7 @@ def as_text(result: CheckResult, filename: str, rules: Rules) -> str:
         out.append("Champs lus :")
         width = max(len(f.label) for f in rules.fields)
         for f in rules.fields:
-            out.append(f"  {f.label.ljust(width)}  {_shown(result.fields[f.key], rules, f.key)}")
+            out.append(f"  {f.label.ljust(width)}  {display_value(result.fields[f.key], rules, f.key)}")
         out.append("")
     errors = [f for f in result.findings if f.severity == "error"]
     warnings = [f for f in result.findings if f.severity == "warning"]

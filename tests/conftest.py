@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["fixtures_servers"]
+
 from bot.check import check_bytes
 from bot.report import as_json
 from bot.rules import load_rules

@@ -1,0 +1,149 @@
+"""Mailbox sources: IMAP (production) and a local Maildir (demo, local delivery).
+
+A source is opened, tells its UIDVALIDITY, yields the messages after a cursor
+without touching their read/unread state, and marks a message once its outcome
+is committed. `open_source` is the factory tests replace to inject faults.
+"""
+
+from __future__ import annotations
+
+import mailbox as stdlib_mailbox
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.config import MailboxConfig
+
+FETCH_BATCH = 25  # messages per FETCH: bounded memory whatever the backlog
+
+
+class MailboxUnavailable(Exception):
+    """The mailbox could not be reached or read (a system fault: retry later)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: str
+    raw: bytes
+
+
+class Source(Protocol):
+    uidvalidity: int
+
+    def fetch_after(self, last_uid: int) -> Iterator[Fetched]: ...
+    def mark(self, uid: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class ImapSource:
+    def __init__(self, cfg: MailboxConfig, attempts: int = 3, first_delay: float = 0.5):
+        self.cfg = cfg
+        self.client = self._connect_with_backoff(attempts, first_delay)
+
+    def _connect_with_backoff(self, attempts: int, delay: float):
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._connect()
+            except MailboxUnavailable:
+                if attempt == attempts:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+
+    def _connect(self):
+        from imapclient import IMAPClient
+        from imapclient.imapclient import SocketTimeout
+
+        cfg = self.cfg
+        try:
+            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                                ssl_context=ssl.create_default_context(),
+                                timeout=SocketTimeout(connect=cfg.timeout, read=cfg.timeout))
+            if cfg.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(cfg.username, cfg.password)
+            selected = client.select_folder(cfg.folder)
+        except (OSError, socket.timeout, ssl.SSLError) as exc:
+            raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # imapclient's IMAP4.error family: login refused, no such folder
+            raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        return client
+
+    def fetch_after(self, last_uid: int) -> Iterator[Fetched]:
+        try:
+            criteria = ["UID", f"{last_uid + 1}:*", "UNKEYWORD", self.cfg.processed_keyword]
+            # "n:*" always matches the highest UID, even below n (facts.md): filter.
+            uids = sorted(u for u in self.client.search(criteria) if u > last_uid)
+            for start in range(0, len(uids), FETCH_BATCH):
+                batch = uids[start : start + FETCH_BATCH]
+                data = self.client.fetch(batch, ["BODY.PEEK[]"])  # PEEK: \Seen stays as it was
+                for uid in batch:
+                    raw = data.get(uid, {}).get(b"BODY[]")
+                    if raw is not None:
+                        yield Fetched(str(uid), raw)
+        except (OSError, socket.timeout, ssl.SSLError) as exc:
+            raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith(("imaplib", "imapclient")):
+                raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
+            raise
+
+    def mark(self, uid: str) -> None:
+        try:
+            self.client.add_flags([int(uid)], [self.cfg.processed_keyword])
+            if self.cfg.move_to:
+                if self.client.has_capability("MOVE"):
+                    self.client.move([int(uid)], self.cfg.move_to)
+                else:
+                    self.client.copy([int(uid)], self.cfg.move_to)
+                    self.client.delete_messages([int(uid)])
+                    self.client.expunge([int(uid)])
+        except (OSError, socket.timeout, ssl.SSLError) as exc:
+            raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # closing a dead connection: nothing left to do
+            pass
+
+
+class MaildirSource:
+    """A local Maildir. Maildir keys play the part of UIDs; a processed message
+    moves from new/ to cur/ without the S (seen) flag, so a mail client still
+    shows it unread."""
+
+    uidvalidity = 0
+
+    def __init__(self, cfg: MailboxConfig):
+        self.cfg = cfg
+        try:
+            self.box = stdlib_mailbox.Maildir(Path(cfg.path), create=True)
+        except OSError as exc:
+            raise MailboxUnavailable(f"{cfg.name}: {exc}") from None
+
+    def fetch_after(self, last_uid: int) -> Iterator[Fetched]:
+        # Keys are not ordered numbers: every key is offered and the store
+        # skips those already handled. Oldest first, by delivery time.
+        keys = sorted(self.box.keys(), key=lambda k: (self.box.get_message(k).get_date(), k))
+        for key in keys:
+            with self.box.get_file(key) as f:
+                yield Fetched(key, f.read())
+
+    def mark(self, uid: str) -> None:
+        message = self.box.get_message(uid)
+        if message.get_subdir() == "new":
+            message.set_subdir("cur")
+            self.box[uid] = message
+
+    def close(self) -> None:
+        self.box.close()
+
+
+def open_source(cfg: MailboxConfig) -> Source:
+    return MaildirSource(cfg) if cfg.kind == "maildir" else ImapSource(cfg)

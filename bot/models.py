@@ -1,0 +1,162 @@
+"""The database schema (SQLAlchemy 2). Alembic migrations in alembic/versions
+are the source of truth; tests prove these models and the migrations agree."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware datetimes stored as naive UTC (SQLite has no time zones)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
+
+
+class MailboxCursor(Base):
+    """Where polling of a mailbox resumes: UIDVALIDITY and the last UID handled."""
+
+    __tablename__ = "mailbox_cursor"
+    mailbox: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_uid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """Every message taken from a mailbox, with what it was and what was done."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (sa.UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_inbound_message_position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(sa.String(100))
+    uidvalidity: Mapped[int] = mapped_column(sa.BigInteger)
+    uid: Mapped[str] = mapped_column(sa.String(255))
+    message_id: Mapped[str | None] = mapped_column(sa.String(998), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    raw_path: Mapped[str] = mapped_column(sa.String(255))
+    from_addr: Mapped[str | None] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.Text, default="")
+    received_at: Mapped[datetime]
+    classification: Mapped[str] = mapped_column(sa.String(40))
+    outcome: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Dossier(Base):
+    __tablename__ = "dossier"
+    __table_args__ = (sa.UniqueConstraint("year", "seq", name="uq_dossier_year_seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    year: Mapped[int]
+    seq: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(40), index=True)
+    mailbox: Mapped[str] = mapped_column(sa.String(100))
+    coordinators: Mapped[list[Any]] = mapped_column(default=list)
+    porteur_email: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    versions: Mapped[list[Version]] = relationship(back_populates="dossier", order_by="Version.number")
+    events: Mapped[list[Event]] = relationship(back_populates="dossier", order_by="Event.id")
+    documents: Mapped[list[Document]] = relationship(back_populates="dossier", order_by="Document.id")
+
+    @property
+    def current(self) -> Version | None:
+        return self.versions[-1] if self.versions else None
+
+
+class Document(Base):
+    """A file received: stored under data_dir by its SHA-256, never by its mail name."""
+
+    __tablename__ = "document"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    original_name: Mapped[str] = mapped_column(sa.String(255))
+    stored_name: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(255), default="application/octet-stream")
+    size: Mapped[int]
+    role: Mapped[str] = mapped_column(sa.String(20))  # fiche | annexe
+    dossier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"), index=True)
+    created_at: Mapped[datetime]
+    dossier: Mapped[Dossier | None] = relationship(back_populates="documents")
+
+
+class Version(Base):
+    """One fiche projet received for a dossier, as read and validated."""
+
+    __tablename__ = "version"
+    __table_args__ = (sa.UniqueConstraint("dossier_id", "number", name="uq_version_dossier_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id"))
+    number: Mapped[int]
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("document.id"))
+    inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
+    fields: Mapped[dict[str, Any]]
+    findings: Mapped[list[Any]]
+    valid: Mapped[bool]
+    created_at: Mapped[datetime]
+    dossier: Mapped[Dossier] = relationship(back_populates="versions")
+    document: Mapped[Document] = relationship()
+
+
+class Event(Base):
+    """The audit trail: every change, with its time and cause."""
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dossier: Mapped[Dossier | None] = relationship(back_populates="events")
+
+
+class Outbox(Base):
+    """Every mail the bot sends, queued in the transaction that decided it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    dossier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
+    recipients: Mapped[list[Any]]
+    first_recipient: Mapped[str] = mapped_column(sa.String(320), index=True)  # for per-sender limits
+    subject: Mapped[str] = mapped_column(sa.Text)
+    raw: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    status: Mapped[str] = mapped_column(sa.String(20), index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,102 @@
+"""The outbox: every mail is a row first, queued in the transaction that decided
+it; sending happens afterwards and is recorded row by row.
+
+An SMTP outage delays mails (retried with backoff) but never loses them; a mail
+marked sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from email import policy
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import clock
+from bot.mails import Mail, build, new_message_id
+from bot.models import Event, Outbox
+from bot.sender import PermanentFailure, TemporaryFailure, Transport
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def enqueue(session: Session, mail: Mail, *, from_name: str, from_address: str,
+            dossier_id: int | None = None, inbound_id: int | None = None) -> Outbox:
+    now = clock.now()
+    message_id = new_message_id(from_address)  # made once: a retry resends the same message
+    message = build(mail, from_name=from_name, from_address=from_address, message_id=message_id, date=now)
+    row = Outbox(
+        message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
+        recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower(),
+        subject=str(message["Subject"]), raw=message.as_bytes(policy=policy.SMTP),
+        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    unreachable: bool = False
+
+
+def send_pending(sessions: sessionmaker[Session], transport: Transport, from_address: str) -> SendReport:
+    report = SendReport()
+    with sessions() as session:
+        due = session.scalars(
+            select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= clock.now()).order_by(Outbox.id)
+        ).all()
+    if not due:
+        return report
+    try:
+        with transport.connect() as connection:
+            for row_id in due:
+                if not _send_one(sessions, connection, row_id, from_address, report):
+                    break  # the server went away: keep the rest for the next round
+    except TemporaryFailure as exc:
+        log.error("outgoing mail server unreachable: %s", exc)
+        report.unreachable = True
+    return report
+
+
+def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
+    with sessions.begin() as session:
+        row = session.get(Outbox, row_id)
+        if row is None or row.status != "pending":
+            return True
+        try:
+            connection.send(row.raw, from_address, list(row.recipients))
+        except TemporaryFailure as exc:
+            row.attempts += 1
+            row.last_error = str(exc)[:2000]
+            row.next_attempt_at = clock.now() + backoff(row.attempts)
+            report.retrying += 1
+            log.warning("mail %s deferred (attempt %d): %s", row.id, row.attempts, exc)
+            report.unreachable |= exc.connection_lost
+            return not exc.connection_lost
+        except PermanentFailure as exc:
+            row.attempts += 1
+            row.status = "failed"
+            row.last_error = str(exc)[:2000]
+            report.failed += 1
+            log.error("mail %s refused for good: %s", row.id, exc)
+            session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=clock.now(),
+                              kind="envoi_echoue", detail={"outbox_id": row.id, "kind": row.kind, "error": row.last_error}))
+            return True
+        row.status = "sent"
+        row.attempts += 1
+        row.sent_at = clock.now()
+        report.sent += 1
+        return True

@@ -1,0 +1,114 @@
+"""Outgoing transports: SMTP, or a Maildir of .eml files (demo, dry runs).
+
+A transport opens a connection for a batch and sends raw messages. It reports a
+failure as temporary (retry later: 4xx, connection lost) or permanent (5xx: the
+mail will never go through).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import smtplib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+
+class TemporaryFailure(Exception):
+    """Try again later (4xx, server unreachable, connection dropped)."""
+
+    def __init__(self, message: str, connection_lost: bool = False):
+        super().__init__(message)
+        self.connection_lost = connection_lost  # the rest of the batch must wait too
+
+
+class PermanentFailure(Exception):
+    """The server refused this mail for good (5xx)."""
+
+
+class Connection(Protocol):
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> None: ...
+
+
+class Transport(Protocol):
+    def connect(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+
+def _classify(code: int, text: str) -> Exception:
+    return (PermanentFailure if 500 <= code < 600 else TemporaryFailure)(f"{code} {text}".strip())
+
+
+class _SmtpConnection:
+    def __init__(self, client: smtplib.SMTP):
+        self.client = client
+
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        try:
+            refused = self.client.sendmail(sender, recipients, raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            text = "; ".join(f"{addr}: {code} {msg!r}" for addr, (code, msg) in exc.recipients.items())
+            raise (PermanentFailure if all(c >= 500 for c in codes) else TemporaryFailure)(text) from None
+        except smtplib.SMTPResponseException as exc:
+            message = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            raise _classify(exc.smtp_code, message) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}", connection_lost=True) from None
+        if refused:  # some recipients accepted: the mail is sent; note the others
+            raise PermanentFailure("; ".join(f"{a}: {c}" for a, (c, _) in refused.items()))
+
+
+class SmtpTransport:
+    def __init__(self, host: str, port: int, security: str = "starttls", username: str | None = None,
+                 password: str | None = None, timeout: float = 30):
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[_SmtpConnection]:
+        try:
+            if self.security == "tls":
+                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                          context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                client.login(self.username, self.password)
+        except smtplib.SMTPResponseException as exc:
+            raise TemporaryFailure(f"SMTP connection: {exc.smtp_code}", connection_lost=True) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"SMTP connection: {type(exc).__name__}: {exc}", connection_lost=True) from None
+        try:
+            yield _SmtpConnection(client)
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+
+
+class _MaildirConnection:
+    def __init__(self, box: mailbox.Maildir):
+        self.box = box
+
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        self.box.add(raw)  # written to tmp/, then moved into new/: never half a file
+
+
+class MaildirTransport:
+    """Writes each outgoing mail as an .eml file in a Maildir (new/)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[_MaildirConnection]:
+        yield _MaildirConnection(mailbox.Maildir(self.path, create=True))
+
+
+def transport_from_config(smtp) -> Transport:
+    if smtp.transport == "maildir":
+        return MaildirTransport(smtp.path)
+    return SmtpTransport(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password, smtp.timeout)

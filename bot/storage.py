@@ -1,0 +1,53 @@
+"""Files under data_dir, content-addressed: raw messages and received documents.
+
+A name is derived from the content's SHA-256, never from the mail, so a hostile
+attachment name cannot choose where it lands; writing the same content twice is
+harmless (a crash before the database commit leaves at most an orphan file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_raw(data_dir: Path, raw: bytes, digest: str | None = None) -> str:
+    """Keep a raw message; returns its path relative to data_dir."""
+    digest = digest or sha256(raw)
+    relative = f"messages/{digest[:2]}/{digest}.eml"
+    _write_once(data_dir / relative, raw)
+    return relative
+
+
+def store_document(data_dir: Path, data: bytes, original_name: str, digest: str | None = None) -> str:
+    """Keep a received file; returns its generated name (relative to data_dir)."""
+    digest = digest or sha256(data)
+    suffix = Path(original_name).suffix.lower()
+    relative = f"documents/{digest[:2]}/{digest}{suffix if _SAFE_SUFFIX.match(suffix) else '.bin'}"
+    _write_once(data_dir / relative, data)
+    return relative
