@@ -55,14 +55,11 @@ imap-server:
 		if [ "$$CI" = true ]; then exit 1; fi; \
 	fi
 
+# A whole cycle on local Maildirs: sample submissions in, .eml answers out (demo/).
 demo: install
-	@mkdir -p demo
+	rm -rf demo
+	$(BIN)/citebot demo demo
 	$(BIN)/citebot template demo/fiche-projet-vierge.docx
-	$(BIN)/python -m bot.samples demo
-	@# This sample has errors on purpose: check exits 1 and says what to fix.
-	@$(BIN)/citebot check demo/exemple-fiche-avec-erreurs.docx || true
-	@echo
-	$(BIN)/citebot check demo/exemple-fiche-complete.docx
 
 bench: install
 	$(BIN)/python bench/check_bench.py

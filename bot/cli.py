@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 import click
 
-EXIT_VALID, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Fichier de configuration (sinon $CITEBOT_CONFIG, sinon ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Journal détaillé.")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """citebot : le robot de réception des fiches projet de la Cité éducative."""
+    ctx.obj = {"config_path": config_path}
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def runtime(ctx: click.Context):
+    """Configuration, database (migrated) and rules; one French line and exit 2 on a bad configuration."""
+    from bot.config import ConfigError, load_config
+    from bot.db import open_database
+    from bot.poller import Runtime
+    from bot.rules import load_rules
+
+    try:
+        cfg = load_config(ctx.obj["config_path"])
+    except ConfigError as exc:
+        click.echo(f"Configuration refusée — {exc}", err=True)
+        sys.exit(2)
+    try:
+        db = open_database(cfg.bot.data_dir, cfg.bot.database_url)
+    except OSError as exc:
+        click.echo(f"Impossible de créer le dossier de données {cfg.bot.data_dir} : {exc.strerror}.", err=True)
+        sys.exit(2)
+    return Runtime(cfg=cfg, rules=load_rules(), sessions=db)
 
 
 @main.command()
@@ -39,7 +68,7 @@ def check(file: Path, as_json: bool) -> None:
         click.echo(as_text(result, file.name, rules))
     if result.kind == UNREADABLE:
         sys.exit(EXIT_UNREADABLE)
-    sys.exit(EXIT_VALID if result.kind == FICHE and result.valid else EXIT_FINDINGS)
+    sys.exit(EXIT_OK if result.kind == FICHE and result.valid else EXIT_FINDINGS)
 
 
 @main.command()
@@ -55,3 +84,88 @@ def template(out: Path) -> None:
         click.echo(f"Impossible d'écrire {out} : {exc.strerror or exc}.", err=True)
         sys.exit(1)
     click.echo(f"Fiche projet vierge écrite dans {out}.")
+
+
+@main.command()
+@click.option("--once", is_flag=True, required=True, help="Un seul passage (le démon est « citebot run »).")
+@click.pass_context
+def poll(ctx: click.Context, once: bool) -> None:
+    """Relève chaque boîte une fois, traite les messages, puis envoie les courriels en attente."""
+    from bot.poller import poll_once
+
+    report = poll_once(runtime(ctx))
+    sending = report.sending
+    click.echo(f"{report.handled} message(s) traité(s), {report.skipped} déjà connu(s) ; "
+               f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
+    for name in report.unreachable:
+        click.echo(f"Boîte « {name} » injoignable : elle sera relevée au prochain passage.", err=True)
+    if sending.unreachable:
+        click.echo("Serveur d'envoi injoignable : les courriels partiront au prochain passage.", err=True)
+    sys.exit(EXIT_OK if report.ok else 1)
+
+
+@main.group()
+def dossiers() -> None:
+    """Consulter les dossiers."""
+
+
+@dossiers.command("list")
+@click.option("--status", default=None, help="Seulement les dossiers dans ce statut (ex. incomplet).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dossiers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """La liste des dossiers."""
+    from bot import dossiers as views
+
+    rt = runtime(ctx)
+    with rt.sessions() as session:
+        found = views.list_dossiers(session, status)
+        if as_json:
+            click.echo(json.dumps([views.summary(d) for d in found], ensure_ascii=False, indent=2))
+        elif found:
+            click.echo(views.table(found))
+        else:
+            click.echo("Aucun dossier.")
+
+
+@dossiers.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
+    """Un dossier : versions, constats, événements, documents, courriels."""
+    from bot import dossiers as views
+
+    rt = runtime(ctx)
+    with rt.sessions() as session:
+        dossier = views.find(session, reference)
+        if dossier is None:
+            click.echo(f"Aucun dossier ne porte la référence {reference}.", err=True)
+            sys.exit(1)
+        data = views.details(session, dossier)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(views.as_text(data))
+
+
+@main.group()
+def db() -> None:
+    """La base de données."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Applique les migrations (aussi fait automatiquement au démarrage)."""
+    rt = runtime(ctx)
+    click.echo(f"Base de données à jour ({rt.cfg.bot.database_url.split('://')[0]}).")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"))
+def demo(folder: Path) -> None:
+    """Démonstration autonome : une boîte Maildir locale, des dépôts d'exemple, un passage complet."""
+    from bot.demo import run_demo
+
+    sys.exit(run_demo(folder))

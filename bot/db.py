@@ -39,3 +39,11 @@ def upgrade(engine: Engine) -> None:
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def open_database(data_dir, url: str) -> sessionmaker[Session]:
+    """Create data_dir if needed, migrate the database, return a session factory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    upgrade(engine)
+    return sessions(engine)

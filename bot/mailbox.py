@@ -123,6 +123,7 @@ class MaildirSource:
     def __init__(self, cfg: MailboxConfig):
         self.cfg = cfg
         try:
+            Path(cfg.path).parent.mkdir(parents=True, exist_ok=True)
             self.box = stdlib_mailbox.Maildir(Path(cfg.path), create=True)
         except OSError as exc:
             raise MailboxUnavailable(f"{cfg.name}: {exc}") from None

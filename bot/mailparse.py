@@ -64,8 +64,8 @@ MAX_FILENAME_CHARS = 200
 FORWARD_TYPES = ("message/rfc822", "message/global")
 DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 EML_CONTAINER_TYPES = ("application/octet-stream", "message/rfc822", "message/global", "text/plain")
-MESSAGE_HEADERS = {"from", "to", "cc", "subject", "date", "message-id", "mime-version", "received", "return-path",
-                   "content-type"}
+MESSAGE_HEADERS = {"from", "to", "cc", "subject", "date", "message-id", "mime-version", "received",
+                   "return-path", "content-type"}
 
 
 # -- results ------------------------------------------------------------------
@@ -82,7 +82,7 @@ class AutoMail:
 class Attachment:
     filename: str  # decoded, basename only, never empty
     content_type: str  # lower case "type/subtype"
-    data: bytes  # empty when too_large
+    data: bytes = field(repr=False)  # empty when too_large
     size: int  # decoded size in bytes
     forwarded_depth: int = 0  # 0: attached to the message itself; 1: inside a forwarded message…
     too_large: bool = False
@@ -103,9 +103,10 @@ class Incoming:
     auto: AutoMail | None = None
     attachments: tuple[Attachment, ...] = ()
     text: str = ""  # the readable body of the message itself, forwarded messages excluded
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    problems: tuple[str, ...] = ()
-    header_items: tuple[tuple[str, str], ...] = ()  # every top-level header: (lower-case name, value)
+    # first value of each top-level header by lower-case name: unfolded, 8-bit decoded, not RFC 2047-decoded
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    problems: tuple[str, ...] = ()  # what could not be read, for the log
+    header_items: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # every header, in order
 
     def header_all(self, name: str) -> list[str]:
         """Every value of a top-level header, in message order (unfolded, not decoded)."""
@@ -173,10 +174,12 @@ def _codec(charset: str | None) -> str | None:
     if not charset:
         return None
     try:
-        name = codecs.lookup(charset.strip().strip('"').lower()).name
+        info = codecs.lookup(charset.strip().strip('"').lower())
     except Exception:  # LookupError, but also ValueError (NUL in the name)…
         return None
-    return None if name in _FORBIDDEN_CODECS else name
+    if info.name in _FORBIDDEN_CODECS or not getattr(info, "_is_text_encoding", True):  # zlib, rot13…
+        return None
+    return info.name
 
 
 def _decode(data: bytes, charset: str | None, problems: _Problems) -> str:
@@ -186,7 +189,7 @@ def _decode(data: bytes, charset: str | None, problems: _Problems) -> str:
         if charset:
             problems.add(f"unknown charset {charset[:40]!r}, read as UTF-8 or latin-1")
         return _guess_decode(data)
-    if codec == "latin-1":  # as browsers do: Outlook's "iso-8859-1" text has cp1252 dashes and quotes
+    if codec == "iso8859-1":  # as browsers do: Outlook's "iso-8859-1" text has cp1252 dashes and quotes
         codec = "cp1252"
     try:
         return data.decode(codec)
@@ -643,7 +646,7 @@ class _Walk:
             if inner is not None:
                 self.message(inner, depth + 1, nesting + 1)
                 return
-            self.problems.add(f"{info.content_type} part that is not a message ignored")
+            self.problems.add(f"{info.content_type} part that is not a readable message")
             if part.is_multipart():
                 return
         if part.is_multipart():
@@ -690,46 +693,57 @@ def _is_attachment(info: _Part, filename: str | None) -> bool:
 
 
 class _HtmlText(HTMLParser):
-    """A tiny HTML to text converter: blocks become lines, list items "- …"."""
+    """A tiny HTML to text converter: block elements start new lines (paragraphs
+    leave a blank line, never more), <br> always breaks, list items get "- "."""
 
     SKIP = {"script", "style", "title", "template"}
     PARAGRAPH = {"p", "table", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr"}
-    LINE = {"br", "div", "tr", "dl", "dt", "dd", "section", "article", "header", "footer", "address",
+    LINE = {"div", "tr", "li", "dl", "dt", "dd", "section", "article", "header", "footer", "address",
             "center", "form", "fieldset"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
+        self.newlines = 0  # how many line breaks end the output (spaces ignored)
         self.skip = 0
         self.pre = 0
+
+    def _emit(self, text: str) -> None:
+        self.out.append(text)
+        stripped = text.rstrip(" ")
+        if stripped:
+            trailing = len(stripped) - len(stripped.rstrip("\n"))
+            self.newlines = self.newlines + trailing if trailing == len(stripped) else trailing
+
+    def _break(self, lines: int) -> None:
+        if self.out and lines > self.newlines:
+            self._emit("\n" * (lines - self.newlines))
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in self.SKIP:
             self.skip += 1
-        elif tag == "li":
-            self.out.append("\n- ")
+        elif tag == "br":
+            self._emit("\n")
         elif tag in ("td", "th"):
-            self.out.append(" ")
-        elif tag in self.PARAGRAPH:
-            self.out.append("\n\n")
-        elif tag in self.LINE:
-            self.out.append("\n")
+            self._emit(" ")
+        elif tag in self.PARAGRAPH or tag in self.LINE:
+            self._break(2 if tag in self.PARAGRAPH else 1)
+            if tag == "li":
+                self._emit("- ")
         if tag == "pre":
             self.pre += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP:
             self.skip = max(0, self.skip - 1)
-        elif tag in self.PARAGRAPH:
-            self.out.append("\n\n")
-        elif tag in self.LINE and tag != "br":
-            self.out.append("\n")
+        elif tag in self.PARAGRAPH or tag in self.LINE:
+            self._break(2 if tag in self.PARAGRAPH else 1)
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
+        if not self.skip and data:
+            self._emit(data if self.pre else re.sub(r"\s+", " ", data))
 
 
 def html_to_text(markup: str) -> str:
@@ -819,7 +833,8 @@ def _as_bytes(raw: object, problems: _Problems) -> bytes:
     return b""
 
 
-def parse_message(raw: bytes, *, max_depth: int = 3, max_attachment_bytes: int = 20 * 1024 * 1024) -> Incoming:
+def parse_message(raw: bytes, *, max_depth: int = 3,
+                  max_attachment_bytes: int = 20 * 1024 * 1024) -> Incoming:
     """Everything the bot needs from a raw RFC 5322 message; never raises.
 
     Attachments of forwarded messages (message/rfc822 parts, .eml attachments)

@@ -51,12 +51,26 @@ WITH_ERRORS = {
     "engagement_communication": False,
 }
 
+SCHOOL_TIME = {
+    **COMPLETE,
+    "structure": "École élémentaire Jean Jaurès",
+    "type_porteur": "education_nationale",
+    "referent_nom": "Karim Benali",
+    "referent_email": "karim.benali@ac-lille.fr",
+    "intitule": "Lire ensemble en CP",
+    "parcours": ["artistique_culturel"],
+    "temps": ["scolaire"],
+    "photos_mineurs": False,
+    "materiel": [],
+}
+
 
 def sample_files(rules: Rules) -> dict[str, bytes]:
     template = build_template(rules)
     return {
         "exemple-fiche-complete.docx": fill_fiche(template, COMPLETE, rules),
         "exemple-fiche-avec-erreurs.docx": fill_fiche(template, WITH_ERRORS, rules),
+        "exemple-fiche-temps-scolaire.docx": fill_fiche(template, SCHOOL_TIME, rules),
     }
 
 

@@ -8,9 +8,11 @@ mail will never go through).
 from __future__ import annotations
 
 import contextlib
-import mailbox
+import os
 import smtplib
 import ssl
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -90,11 +92,15 @@ class SmtpTransport:
 
 
 class _MaildirConnection:
-    def __init__(self, box: mailbox.Maildir):
-        self.box = box
+    def __init__(self, path: Path):
+        self.path = path
 
     def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
-        self.box.add(raw)  # written to tmp/, then moved into new/: never half a file
+        # Maildir delivery: written in tmp/, then renamed into new/ — never half a file.
+        name = f"{time.time_ns()}.{uuid.uuid4().hex[:12]}.eml"
+        tmp = self.path / "tmp" / name
+        tmp.write_bytes(raw)
+        os.replace(tmp, self.path / "new" / name)
 
 
 class MaildirTransport:
@@ -105,7 +111,12 @@ class MaildirTransport:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[_MaildirConnection]:
-        yield _MaildirConnection(mailbox.Maildir(self.path, create=True))
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TemporaryFailure(f"outgoing Maildir {self.path}: {exc}", connection_lost=True) from None
+        yield _MaildirConnection(self.path)
 
 
 def transport_from_config(smtp) -> Transport:

@@ -1,0 +1,119 @@
+"""Dossiers as the CLI shows them (JSON of cli.md, and French text)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.clock import PARIS
+from bot.models import Document, Dossier, Outbox
+
+STATUS_LABELS = {
+    "nouveau": "nouveau",
+    "incomplet": "incomplet",
+    "en_attente_avis": "en attente de l'avis de l'IEN",
+    "pret_troika": "prêt pour la troïka",
+    "avis_defavorable": "avis défavorable",
+    "accepte": "accepté",
+    "refuse": "refusé",
+    "sans_suite": "classé sans suite",
+}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(PARIS).isoformat(timespec="seconds") if value else None
+
+
+def summary(dossier: Dossier) -> dict:
+    current = dossier.current
+    first = dossier.versions[0] if dossier.versions else None
+    return {
+        "reference": dossier.reference,
+        "status": dossier.status,
+        "version": current.number if current else 0,
+        "fields": current.fields if current else {},
+        "findings": current.findings if current else [],
+        "mailbox": dossier.mailbox,
+        "coordinators": list(dossier.coordinators),
+        "porteur": dossier.porteur_email,
+        "received_at": iso(first.created_at if first else dossier.created_at),
+        "updated_at": iso(dossier.updated_at),
+    }
+
+
+def details(session: Session, dossier: Dossier) -> dict:
+    mails = session.scalars(select(Outbox).where(Outbox.dossier_id == dossier.id).order_by(Outbox.id)).all()
+    documents = session.scalars(select(Document).where(Document.dossier_id == dossier.id).order_by(Document.id)).all()
+    return {
+        **summary(dossier),
+        "versions": [
+            {"number": v.number, "received_at": iso(v.created_at), "valid": v.valid,
+             "document": v.document.original_name, "findings": v.findings}
+            for v in dossier.versions
+        ],
+        "events": [{"at": iso(e.at), "kind": e.kind, "detail": e.detail} for e in dossier.events],
+        "avis": None,
+        "bilans": [],
+        "documents": [
+            {"name": d.original_name, "role": d.role, "sha256": d.sha256, "size": d.size,
+             "stored_as": d.stored_name, "received_at": iso(d.created_at)}
+            for d in documents
+        ],
+        "mails": [
+            {"kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status, "attempts": m.attempts,
+             "created_at": iso(m.created_at), "sent_at": iso(m.sent_at), "error": m.last_error}
+            for m in mails
+        ],
+    }
+
+
+def list_dossiers(session: Session, status: str | None = None) -> list[Dossier]:
+    query = select(Dossier).order_by(Dossier.year, Dossier.seq)
+    if status:
+        query = query.where(Dossier.status == status)
+    return list(session.scalars(query))
+
+
+def find(session: Session, reference: str) -> Dossier | None:
+    return session.scalar(select(Dossier).where(Dossier.reference == reference.strip().upper()))
+
+
+def table(dossiers: list[Dossier]) -> str:
+    """A plain-text table for people."""
+    rows = [("Référence", "Statut", "Version", "Intitulé", "Équipe")]
+    for d in dossiers:
+        s = summary(d)
+        title = (s["fields"].get("intitule") or "—")[:40]
+        rows.append((d.reference, STATUS_LABELS.get(d.status, d.status), str(s["version"]), title, d.mailbox))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def as_text(data: dict) -> str:
+    """One dossier for people, in French."""
+    fields = data["fields"]
+    lines = [
+        f"Dossier {data['reference']} — {fields.get('intitule') or 'sans intitulé'}",
+        f"  Statut : {STATUS_LABELS.get(data['status'], data['status'])} (version {data['version']})",
+        f"  Équipe : {data['mailbox']} ({', '.join(data['coordinators'])})",
+        f"  Porteur : {data['porteur'] or '—'}",
+        f"  Reçu le : {data['received_at']}",
+    ]
+    errors = [f for f in data["findings"] if f["severity"] == "error"]
+    if errors:
+        lines.append(f"  À corriger ({len(errors)}) :")
+        lines += [f"    - {f['message']}" for f in errors]
+    lines.append("  Documents :")
+    lines += [f"    - {d['name']} ({d['role']}, {d['size']} octets)" for d in data["documents"]] or ["    —"]
+    lines.append("  Courriels :")
+    lines += [
+        f"    - {m['kind']} à {', '.join(m['to'])} : {m['status']}" + (f" ({m['error']})" if m["error"] else "")
+        for m in data["mails"]
+    ] or ["    —"]
+    lines.append("  Historique :")
+    lines += [f"    - {e['at']} {e['kind']}" for e in data["events"]]
+    return "\n".join(lines)

@@ -1,0 +1,336 @@
+"""One path per message: classify, then handle, in one transaction.
+
+The caller (bot/poller.py) fetched the raw bytes and will mark the message in
+its mailbox only after this transaction is committed. Everything the message
+causes (inbound record, dossier, version, documents, events, queued mails) is
+written here, together, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot import clock, storage
+from bot.check import FICHE, UNKNOWN, CheckResult, check_bytes
+from bot.config import Config, MailboxConfig
+from bot.consent import build_consent_form
+from bot.docxfile import OLE_MAGIC
+from bot.mailparse import Attachment as MailAttachment
+from bot.mailparse import Incoming
+from bot.mails import DOCX_TYPE, Attachment, Mail
+from bot.models import Document, Dossier, Event, InboundMessage, Outbox, Version
+from bot.outbox import enqueue
+from bot.references import find_references, format_reference
+from bot.report import display_value, json_value
+from bot.rules import Rules
+from bot.template import build_template
+from bot.values import format_amount
+
+log = logging.getLogger(__name__)
+
+WORD_SUFFIXES = (".docx", ".dotx")
+# Before the troïka decides, a new version re-decides the status.
+OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
+LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+
+
+@dataclass(frozen=True)
+class File:
+    """An attachment and what reading it gave."""
+
+    attachment: MailAttachment
+    sha256: str
+    result: CheckResult | None  # None: not a Word document at all
+
+    @property
+    def is_fiche(self) -> bool:
+        return self.result is not None and self.result.kind == FICHE
+
+    @property
+    def is_failed_word(self) -> bool:
+        """A Word file that is not a readable fiche projet (not a .doc or a PDF)."""
+        if self.result is None or self.is_fiche:
+            return False
+        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES)
+        return self.result.kind == UNKNOWN or named_docx or self.attachment.content_type == DOCX_TYPE
+
+
+def read_files(message: Incoming, rules: Rules) -> list[File]:
+    files = []
+    for att in message.attachments:
+        data = att.data
+        word_like = data[:2] == b"PK" or data[:8] == OLE_MAGIC or att.filename.lower().endswith(WORD_SUFFIXES)
+        result = check_bytes(data, rules) if word_like and not att.too_large else None
+        files.append(File(att, storage.sha256(data), result))
+    return files
+
+
+@dataclass
+class Intake:
+    """What one message needs to be handled: configuration, rules, the session."""
+
+    cfg: Config
+    rules: Rules
+    session: Session
+    mailbox: MailboxConfig
+    inbound: InboundMessage
+    message: Incoming
+    files: list[File] = field(default_factory=list)
+
+    # -- small lookups ------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.cfg.bot.data_dir
+
+    @property
+    def sender(self) -> str | None:
+        return self.message.reply_to or self.message.from_addr
+
+    @cached_property
+    def now(self) -> datetime:
+        return clock.now()
+
+    def referred_dossier(self) -> Dossier | None:
+        """The dossier a message refers to: a reference in its subject, or a reply to one of our mails."""
+        for reference in find_references(self.message.subject, self.cfg.bot.reference_prefix):
+            dossier = self.session.scalar(select(Dossier).where(Dossier.reference == reference))
+            if dossier:
+                return dossier
+        ids = [i for i in (self.message.in_reply_to, *self.message.references) if i]
+        if ids:
+            dossier_id = self.session.scalar(
+                select(Outbox.dossier_id).where(Outbox.message_id.in_(ids), Outbox.dossier_id.is_not(None))
+            )
+            if dossier_id:
+                return self.session.get(Dossier, dossier_id)
+        return None
+
+    def event(self, kind: str, dossier: Dossier | None = None, **detail) -> None:
+        self.session.add(Event(dossier=dossier, inbound_id=self.inbound.id, at=self.now, kind=kind, detail=detail))
+
+    def keep(self, file: File, role: str, dossier: Dossier | None = None) -> Document:
+        att = file.attachment
+        stored = storage.store_document(self.data_dir, att.data, att.filename, file.sha256) if not att.too_large else ""
+        document = Document(sha256=file.sha256, original_name=att.filename[:255], stored_name=stored,
+                            content_type=att.content_type[:255], size=att.size, role=role, dossier=dossier,
+                            inbound_id=self.inbound.id, created_at=self.now)
+        self.session.add(document)
+        return document
+
+    def reply(self, mail: Mail, dossier: Dossier | None = None) -> None:
+        enqueue(self.session, mail, from_name=self.cfg.bot.name, from_address=self.cfg.bot.address,
+                dossier_id=dossier.id if dossier else None, inbound_id=self.inbound.id)
+
+    def threading(self) -> dict:
+        own = self.message.message_id
+        return {"in_reply_to": own, "references": tuple(r for r in (*self.message.references, own) if r)}
+
+    # -- the outcomes -------------------------------------------------------
+    def handle(self) -> tuple[str, str]:
+        """(classification, outcome) of the message, everything it causes added to the session."""
+        message = self.message
+        if message.auto or self._from_ourselves():
+            return "automatique", "enregistre"
+        self.files = read_files(message, self.rules)
+        fiches = [f for f in self.files if f.is_fiche]
+        referred = self.referred_dossier()
+        if fiches:
+            return ("version_corrigee" if referred else "depot"), self._file_fiches(fiches, referred)
+        if referred:
+            return "courrier", self._attach_correspondence(referred)
+        if not self.sender:
+            for file in self.files:
+                self.keep(file, "annexe")
+            return "sans_expediteur", "enregistre"
+        failed = [f for f in self.files if f.is_failed_word]
+        if failed:
+            return "fiche_non_reconnue", self._answer_not_a_fiche(failed)
+        return "format_incorrect", self._answer_wrong_format()
+
+    def _from_ourselves(self) -> bool:
+        return self.message.from_addr == self.cfg.bot.address.lower() or "x-citebot-kind" in self.message.headers
+
+    def _file_fiches(self, fiches: list[File], referred: Dossier | None) -> str:
+        outcomes = []
+        dossiers: list[Dossier] = []
+        for file in fiches:
+            earlier = self.session.scalar(
+                select(Version).join(Document, Version.document_id == Document.id)
+                .where(Document.sha256 == file.sha256).order_by(Version.id)
+            )
+            if earlier is not None:
+                outcomes.append(self._already_received(file, earlier))
+                continue
+            if referred is not None and referred.status in OPEN_STATUSES | {"avis_defavorable"} and referred not in dossiers:
+                dossier = referred
+                outcomes.append("nouvelle_version")
+            else:
+                dossier = self._new_dossier(file.result)
+                outcomes.append("dossier_cree")
+            self._add_version(dossier, file)
+            dossiers.append(dossier)
+        for file in self.files:
+            if not file.is_fiche:
+                for dossier in dossiers:
+                    self.keep(file, "annexe", dossier)
+        return outcomes[0] if len(set(outcomes)) == 1 else "+".join(outcomes)
+
+    def _already_received(self, file: File, earlier: Version) -> str:
+        dossier = earlier.dossier
+        first = self.session.get(InboundMessage, earlier.inbound_id) if earlier.inbound_id else None
+        if first is not None and self.message.message_id and first.message_id == self.message.message_id:
+            # The same message sent to several of our mailboxes: one dossier, one answer.
+            self.event("copie_recue", dossier, mailbox=self.mailbox.name)
+            return "copie"
+        self.event("deja_recu", dossier, filename=file.attachment.filename)
+        current = dossier.current
+        errors = [f for f in current.findings if f["severity"] == "error"] if current else []
+        if self.sender:
+            self.reply(Mail(
+                kind="deja_recu", to=(self.sender,), reply_to=self._mailbox_address(dossier), **self.threading(),
+                context={"reference": dossier.reference, "intitule": _title(current.fields if current else {}),
+                         "filename": file.attachment.filename, "first_received_at": earlier.created_at,
+                         "errors_count": len(errors), "bot_name": self.cfg.bot.name},
+            ), dossier)
+        return "deja_recu"
+
+    def _new_dossier(self, result: CheckResult) -> Dossier:
+        year = self.now.astimezone(clock.PARIS).year
+        seq = (self.session.scalar(select(func.max(Dossier.seq)).where(Dossier.year == year)) or 0) + 1
+        target = self.cfg.mailbox_for_porteur_type(result.fields.get("type_porteur")) or self.mailbox
+        dossier = Dossier(
+            reference=format_reference(self.cfg.bot.reference_prefix, year, seq), year=year, seq=seq,
+            status="nouveau", mailbox=target.name, coordinators=list(target.coordinators),
+            porteur_email=self.sender, created_at=self.now, updated_at=self.now,
+        )
+        self.session.add(dossier)
+        self.session.flush()
+        self.event("dossier_cree", dossier, mailbox_recu=self.mailbox.name, mailbox=target.name)
+        return dossier
+
+    def _add_version(self, dossier: Dossier, file: File) -> None:
+        result = file.result
+        document = self.keep(file, "fiche", dossier)
+        self.session.flush()
+        number = len(dossier.versions) + 1
+        version = Version(
+            dossier=dossier, number=number, document_id=document.id, inbound_id=self.inbound.id,
+            fields=json_value(result.fields), findings=[f.as_dict() for f in result.findings],
+            valid=result.valid, created_at=self.now,
+        )
+        self.session.add(version)
+        self.event("version_recue", dossier, version=number, valid=result.valid,
+                   errors=sum(f.severity == "error" for f in result.findings))
+        if dossier.status in OPEN_STATUSES | {"nouveau", "avis_defavorable"}:
+            self._set_status(dossier, self._status_for(result), f"version {number}")
+        dossier.updated_at = self.now
+        if self.sender:
+            self.reply(self._acknowledgement(dossier, number, result), dossier)
+
+    def _status_for(self, result: CheckResult) -> str:
+        if not result.valid:
+            return "incomplet"
+        return "en_attente_avis" if self._needs_avis(result) else "pret_troika"
+
+    def _needs_avis(self, result: CheckResult) -> bool:
+        params = self.rules.check("avis_requis").params
+        return params["option"] in (result.fields.get(params["field"]) or [])
+
+    def _set_status(self, dossier: Dossier, status: str, cause: str) -> None:
+        if dossier.status != status:
+            self.event("statut", dossier, avant=dossier.status, apres=status, cause=cause)
+            dossier.status = status
+
+    def _mailbox_address(self, dossier: Dossier) -> str:
+        return (self.cfg.mailbox(dossier.mailbox) or self.mailbox).address
+
+    def _acknowledgement(self, dossier: Dossier, number: int, result: CheckResult) -> Mail:
+        rules, fields = self.rules, result.fields
+        target = self.cfg.mailbox(dossier.mailbox) or self.mailbox
+        routed = None
+        if target.name != self.mailbox.name:
+            routed = {"team": _team(target, rules), "address": target.address}
+        attachments = ()
+        if fields.get("photos_mineurs"):
+            name, data = build_consent_form(fields.get("intitule") or "", fields.get("structure") or "")
+            attachments = (Attachment(name, data),)
+        return Mail(
+            kind="accuse_reception", to=(self.sender,), reply_to=target.address, attachments=attachments,
+            **self.threading(),
+            context={
+                "reference": dossier.reference, "version": number, "intitule": _title(fields),
+                "referent": fields.get("referent_nom") or "", "received_at": self.now,
+                "received_by": self.mailbox.address, "routed_to": routed,
+                "errors": [f.message for f in result.findings if f.severity == "error"],
+                # Warnings the mail already explains in its own sections are not repeated.
+                "notes": [f.message for f in result.findings
+                          if f.severity == "warning" and f.code not in ("avis_requis", "photos_mineurs")],
+                "summary": [(f.label, display_value(fields[f.key], rules, f.key)) for f in rules.fields],
+                "avis_needed": self._needs_avis(result), "photos_mineurs": bool(fields.get("photos_mineurs")),
+                "mention": rules.communication["mention"], "logos": rules.communication["logos"],
+                "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
+            },
+        )
+
+    def _attach_correspondence(self, dossier: Dossier) -> str:
+        for file in self.files:
+            self.keep(file, "annexe", dossier)
+        self.event("courrier_recu", dossier, subject=self.message.subject[:200],
+                   pieces=[f.attachment.filename for f in self.files])
+        dossier.updated_at = self.now
+        return "courrier_rattache"
+
+    def _within_reply_limit(self) -> bool:
+        day_start = datetime.combine(self.now.astimezone(clock.PARIS).date(), time(0), clock.PARIS)
+        sent_today = self.session.scalar(
+            select(func.count(Outbox.id)).where(
+                Outbox.kind.in_(LIMITED_REPLIES), Outbox.first_recipient == self.sender.lower(),
+                Outbox.created_at >= day_start,
+            )
+        )
+        return sent_today < self.cfg.limits.auto_replies_per_sender_per_day
+
+    def _blank_form(self) -> Attachment:
+        return Attachment("fiche-projet-vierge.docx", build_template(self.rules))
+
+    def _answer_not_a_fiche(self, failed: list[File]) -> str:
+        for file in self.files:
+            self.keep(file, "annexe")
+        if not self._within_reply_limit():
+            return "limite_atteinte"
+        files = [{"name": f.attachment.filename, "message": f.result.findings[0].message} for f in failed]
+        self.reply(Mail(kind="fiche_non_reconnue", to=(self.sender,), reply_to=self.mailbox.address,
+                        attachments=(self._blank_form(),), **self.threading(),
+                        context={"subject": self.message.subject, "files": files, "reference": None,
+                                 "bot_name": self.cfg.bot.name}))
+        return "reponse_envoyee"
+
+    def _answer_wrong_format(self) -> str:
+        for file in self.files:
+            self.keep(file, "annexe")
+        if not self._within_reply_limit():
+            return "limite_atteinte"
+        self.reply(Mail(kind="format_incorrect", to=(self.sender,), reply_to=self.mailbox.address,
+                        attachments=(self._blank_form(),), **self.threading(),
+                        context={"subject": self.message.subject, "reference": None, "bot_name": self.cfg.bot.name,
+                                 "received": [f.attachment.filename for f in self.files]}))
+        return "reponse_envoyee"
+
+
+def _title(fields: dict) -> str:
+    return fields.get("intitule") or "projet sans intitulé"
+
+
+def _team(mailbox: MailboxConfig, rules: Rules) -> str:
+    """How the acknowledgement names the team a misrouted fiche went to."""
+    for entry in rules.send_to:
+        if set(entry["porteur_types"]) & set(mailbox.porteur_types):
+            return entry["team"]
+    return f"l'équipe « {mailbox.name} »"

@@ -1,0 +1,160 @@
+"""A polling round: every mailbox, message by message, then the outbox.
+
+For each message: fetch → (already handled? mark and go on) → classify and
+handle in one transaction → commit → mark in the mailbox → advance the cursor.
+A crash between any two steps leaves a state from which the next round gives
+the same single outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import clock, storage
+from bot.config import Config, MailboxConfig
+from bot.intake import Intake
+from bot.mailbox import MailboxUnavailable, Source, open_source
+from bot.mailparse import parse_message
+from bot.models import InboundMessage, MailboxCursor
+from bot.outbox import SendReport, send_pending
+from bot.rules import Rules
+from bot.sender import Transport, transport_from_config
+
+log = logging.getLogger(__name__)
+
+
+class Hooks:
+    """Test seam: called between the steps of the path, to inject crashes."""
+
+    def after_fetch(self, uid: str) -> None: ...
+    def after_commit(self, uid: str) -> None: ...
+    def before_mark(self, uid: str) -> None: ...
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    rules: Rules
+    sessions: sessionmaker[Session]
+    open_source: Callable[[MailboxConfig], Source] = open_source
+    transport: Transport | None = None
+    hooks: Hooks = field(default_factory=Hooks)
+
+    def __post_init__(self):
+        if self.transport is None:
+            self.transport = transport_from_config(self.cfg.smtp)
+
+
+@dataclass
+class PollReport:
+    handled: int = 0
+    skipped: int = 0
+    unreachable: list[str] = field(default_factory=list)
+    sending: SendReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.unreachable and not (self.sending and self.sending.unreachable)
+
+
+def poll_once(rt: Runtime) -> PollReport:
+    report = PollReport()
+    for mailbox in rt.cfg.mailboxes:
+        try:
+            poll_mailbox(rt, mailbox, report)
+        except MailboxUnavailable as exc:
+            log.error("mailbox %s unreachable: %s", mailbox.name, exc)
+            report.unreachable.append(mailbox.name)
+    report.sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    return report
+
+
+def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> None:
+    source = rt.open_source(mailbox)
+    try:
+        with rt.sessions.begin() as session:
+            cursor = session.get(MailboxCursor, mailbox.name)
+            if cursor is None:
+                cursor = MailboxCursor(mailbox=mailbox.name, uidvalidity=None, last_uid=0, updated_at=clock.now())
+                session.add(cursor)
+            if cursor.uidvalidity != source.uidvalidity:
+                # A new UIDVALIDITY renumbers the mailbox: start over; the SHA-256
+                # of each raw message keeps what was handled from being handled again.
+                if cursor.uidvalidity is not None:
+                    log.warning("mailbox %s: UIDVALIDITY changed, rescanning", mailbox.name)
+                cursor.uidvalidity, cursor.last_uid = source.uidvalidity, 0
+            last_uid = cursor.last_uid
+        for fetched in source.fetch_after(last_uid):
+            rt.hooks.after_fetch(fetched.uid)
+            try:
+                handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+            except SQLAlchemyError:
+                raise  # the database's fault: stop the round, retry later
+            except Exception:
+                # A message our code cannot handle is kept and recorded for the
+                # coordinators, never retried in a loop nor lost.
+                log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
+                handled = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+            if handled:
+                report.handled += 1
+            else:
+                report.skipped += 1
+            rt.hooks.after_commit(fetched.uid)
+            rt.hooks.before_mark(fetched.uid)
+            source.mark(fetched.uid)
+            if fetched.uid.isdigit():
+                with rt.sessions.begin() as session:
+                    cursor = session.get(MailboxCursor, mailbox.name)
+                    cursor.last_uid = max(cursor.last_uid, int(fetched.uid))
+                    cursor.updated_at = clock.now()
+    finally:
+        source.close()
+
+
+def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
+    """Classify and handle one message, committed. False when it was handled before."""
+    digest = storage.sha256(raw)
+    with rt.sessions.begin() as session:
+        here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
+        if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)):
+            return False
+        if session.scalar(select(InboundMessage.id).where(InboundMessage.mailbox == mailbox.name,
+                                                          InboundMessage.sha256 == digest)):
+            session.add(_inbound(mailbox, uidvalidity, uid, digest, "", None, "doublon", "deja_traite"))
+            return False
+    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
+    with rt.sessions.begin() as session:
+        inbound = _inbound(mailbox, uidvalidity, uid, digest, raw_path, message, "en_cours", "en_cours")
+        session.add(inbound)
+        session.flush()
+        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message)
+        inbound.classification, inbound.outcome = intake.handle()
+    # Sender's fault or not, the outcome is recorded; INFO logs carry no personal data.
+    log.info("mailbox %s uid %s: %s → %s", mailbox.name, uid, inbound.classification, inbound.outcome)
+    return True
+
+
+def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
+    digest = storage.sha256(raw)
+    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    with rt.sessions.begin() as session:
+        session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "erreur", "erreur_interne"))
+    return True
+
+
+def _inbound(mailbox, uidvalidity, uid, digest, raw_path, message, classification, outcome) -> InboundMessage:
+    return InboundMessage(
+        mailbox=mailbox.name, uidvalidity=uidvalidity, uid=uid, sha256=digest, raw_path=raw_path,
+        message_id=(message.message_id or "")[:998] or None if message else None,
+        from_addr=(message.from_addr or "")[:320] or None if message else None,
+        subject=(message.subject or "")[:1000] if message else "",
+        received_at=clock.now(), classification=classification, outcome=outcome,
+        detail={"problems": list(message.problems)[:20]} if message else {},
+    )
