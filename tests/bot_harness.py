@@ -50,6 +50,7 @@ port = {imap_port}
 security = "none"
 username = "{ville_user}"
 password_env = "TEST_VILLE_PASSWORD"
+folder = "{ville_folder}"
 coordinators = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 porteur_types = ["service_ville", "association", "structure_partenaire", "secteur_prive"]
 
@@ -71,7 +72,9 @@ class Bot:
     ville: object
 
     def deliver(self, raw: bytes, to: str = "ville") -> int:
-        return self.dovecot.append(getattr(self, to).user, raw)
+        account = getattr(self, to)
+        return self.dovecot.append(account.user, raw, folder=self.rt.cfg.mailbox(
+            "ville" if to == "ville" else "education_nationale").folder)
 
     def poll(self, hooks: Hooks | None = None):
         self.rt.hooks = hooks or Hooks()
@@ -99,13 +102,16 @@ class Bot:
         return [email.message_from_bytes(r.data, policy=policy.default) for r in self.sink.received]
 
 
-def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5) -> Bot:
+def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX") -> Bot:
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
+    if ville_folder != "INBOX":
+        dovecot.create_folder(ville.user, ville_folder)
     monkeypatch.setenv("TEST_EN_PASSWORD", en.password)
     monkeypatch.setenv("TEST_VILLE_PASSWORD", ville.password)
     path = tmp_path / "config.toml"
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
-                                  imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit),
+                                  imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
+                                  ville_folder=ville_folder),
                     encoding="utf-8")
     cfg = load_config(path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url),
