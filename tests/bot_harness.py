@@ -51,6 +51,7 @@ security = "none"
 username = "{ville_user}"
 password_env = "TEST_VILLE_PASSWORD"
 folder = "{ville_folder}"
+{ville_extra}
 coordinators = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 porteur_types = ["service_ville", "association", "structure_partenaire", "secteur_prive"]
 
@@ -102,7 +103,8 @@ class Bot:
         return [email.message_from_bytes(r.data, policy=policy.default) for r in self.sink.received]
 
 
-def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX") -> Bot:
+def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
+             ville_extra: str = "") -> Bot:
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -111,7 +113,7 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     path = tmp_path / "config.toml"
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
                                   imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
-                                  ville_folder=ville_folder),
+                                  ville_folder=ville_folder, ville_extra=ville_extra),
                     encoding="utf-8")
     cfg = load_config(path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url),

@@ -63,6 +63,17 @@ def test_an_incomplete_fiche_gets_exactly_what_to_fix(bot):
     assert "répondant simplement à ce message" in body
 
 
+def test_processed_messages_can_be_moved_to_a_folder(tmp_path, dovecot, smtp_sink, monkeypatch):
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, ville_extra='move_to = "Traites"')
+    dovecot.create_folder(bot.ville.user, "Traites")
+    bot.deliver(mail(attachments=[("f.docx", fiche_bytes())]))
+    bot.poll()
+    assert bot.mailbox() == []
+    [moved] = dovecot.messages(bot.ville.user, "Traites")
+    assert "$CitebotDone" in moved["flags"] and "\\Seen" not in moved["flags"]
+    assert len(bot.dossiers()) == 1 and len(bot.sent()) == 1
+
+
 def test_a_message_read_by_a_coordinator_stays_read(bot):
     bot.dovecot.append(bot.ville.user, mail(attachments=[("f.docx", fiche_bytes())]), flags=["\\Seen"])
     bot.poll()
