@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -147,6 +148,25 @@ def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         click.echo(views.as_text(data))
+
+
+@main.command()
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Le jour à traiter (AAAA-MM-JJ ; par défaut aujourd'hui, heure de Paris).")
+@click.pass_context
+def remind(ctx: click.Context, today) -> None:
+    """Rappels dus ce jour : avis de l'IEN (puis alerte des coordinateurs)."""
+    from bot import avis, clock
+    from bot.outbox import send_pending
+
+    rt = runtime(ctx)
+    day = today.date() if today else clock.today()
+    with clock.pinned(day) if today else contextlib.nullcontext():
+        with rt.sessions.begin() as session:
+            report = avis.remind(session, rt.cfg, rt.rules, day)
+        sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    click.echo(f"{day:%d/%m/%Y} : {report.reminders} rappel(s) d'avis, {report.alerts} alerte(s) aux coordinateurs ; "
+               f"{sending.sent} courriel(s) envoyé(s).")
 
 
 @main.group()

@@ -3,7 +3,8 @@
 Writes a configuration in the folder, drops four sample submissions into the
 intake mailboxes (a complete fiche, one with errors, a PDF instead of a Word
 file, a school-time project sent to the wrong mailbox), runs one polling round
-and shows the dossiers and the mails written as .eml files.
+and shows the dossiers and the mails written as .eml files (the four answers,
+and the request for the IEN's opinion on the school-time project).
 """
 
 from __future__ import annotations

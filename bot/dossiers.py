@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import PARIS
-from bot.models import Document, Dossier, Outbox
+from bot.models import AvisRequest, Document, Dossier, Outbox
 
 STATUS_LABELS = {
     "nouveau": "nouveau",
@@ -54,7 +54,7 @@ def details(session: Session, dossier: Dossier) -> dict:
             for v in dossier.versions
         ],
         "events": [{"at": iso(e.at), "kind": e.kind, "detail": e.detail} for e in dossier.events],
-        "avis": None,
+        "avis": avis_json(dossier.avis),
         "bilans": [],
         "documents": [
             {"name": d.original_name, "role": d.role, "sha256": d.sha256, "size": d.size,
@@ -67,6 +67,13 @@ def details(session: Session, dossier: Dossier) -> dict:
             for m in mails
         ],
     }
+
+
+def avis_json(avis: AvisRequest | None) -> dict | None:
+    if avis is None:
+        return None
+    return {"status": avis.status, "requested_at": iso(avis.requested_at), "answered_at": iso(avis.answered_at),
+            "answered_by": avis.answered_by, "comment": avis.comment, "reminders": avis.reminders_sent}
 
 
 def list_dossiers(session: Session, status: str | None = None) -> list[Dossier]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import clock, storage
+from bot import avis, clock, storage
 from bot.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.config import Config, MailboxConfig
 from bot.consent import build_consent_form
@@ -139,6 +139,9 @@ class Intake:
         if message.auto or self._from_ourselves():
             return "automatique", "enregistre"
         self.files = read_files(message, self.rules)
+        request = avis.match_request(self.session, message, self.cfg.bot.reference_prefix)
+        if request is not None:  # never a submission, even when it carries the fiche back
+            return "reponse_avis", avis.handle_reply(self._reply_context(), request)
         fiches = [f for f in self.files if f.is_fiche]
         referred = self.referred_dossier()
         if fiches:
@@ -153,6 +156,13 @@ class Intake:
         if failed:
             return "fiche_non_reconnue", self._answer_not_a_fiche(failed)
         return "format_incorrect", self._answer_wrong_format()
+
+    def _reply_context(self) -> avis.ReplyContext:
+        def keep_attachments(dossier: Dossier) -> None:
+            for file in self.files:
+                self.keep(file, "annexe", dossier)
+
+        return avis.ReplyContext(self.session, self.cfg, self.message, keep_attachments, self.event, self.threading())
 
     def _from_ourselves(self) -> bool:
         return self.message.from_addr == self.cfg.bot.address.lower() or "x-citebot-kind" in self.message.headers
@@ -229,15 +239,22 @@ class Intake:
         self.event("version_recue", dossier, version=number, valid=result.valid,
                    errors=sum(f.severity == "error" for f in result.findings))
         if dossier.status in OPEN_STATUSES | {"nouveau", "avis_defavorable"}:
-            self._set_status(dossier, self._status_for(result), f"version {number}")
+            self._set_status(dossier, self._status_for(dossier, result), f"version {number}")
         dossier.updated_at = self.now
         if self.sender:
             self.reply(self._acknowledgement(dossier, number, result), dossier)
+        if result.valid and self._needs_avis(result):
+            self.session.flush()
+            avis.new_version_sent(self.session, self.cfg, self.rules, dossier)
 
-    def _status_for(self, result: CheckResult) -> str:
+    def _status_for(self, dossier: Dossier, result: CheckResult) -> str:
+        """incomplet until valid; then the avis decides for school time (an avis given stands)."""
         if not result.valid:
             return "incomplet"
-        return "en_attente_avis" if self._needs_avis(result) else "pret_troika"
+        if not self._needs_avis(result):
+            return "pret_troika"
+        given = dossier.avis.status if dossier.avis else "demande"
+        return {"favorable": "pret_troika", "defavorable": "avis_defavorable"}.get(given, "en_attente_avis")
 
     def _needs_avis(self, result: CheckResult) -> bool:
         params = self.rules.check("avis_requis").params

@@ -3,7 +3,7 @@ are the source of truth; tests prove these models and the migrations agree."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,10 +87,20 @@ class Dossier(Base):
     versions: Mapped[list[Version]] = relationship(back_populates="dossier", order_by="Version.number")
     events: Mapped[list[Event]] = relationship(back_populates="dossier", order_by="Event.id")
     documents: Mapped[list[Document]] = relationship(back_populates="dossier", order_by="Document.id")
+    avis_requests: Mapped[list[AvisRequest]] = relationship(back_populates="dossier", order_by="AvisRequest.id")
+    bilans: Mapped[list[Bilan]] = relationship(back_populates="dossier", order_by="Bilan.due")
+    # The troïka's decision (status accepte / refuse), recorded by `citebot decide`.
+    decided_at: Mapped[datetime | None]
+    montant_accorde: Mapped[str | None] = mapped_column(sa.String(20))  # "1500.00": never a float
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
 
     @property
     def current(self) -> Version | None:
         return self.versions[-1] if self.versions else None
+
+    @property
+    def avis(self) -> AvisRequest | None:
+        return self.avis_requests[-1] if self.avis_requests else None
 
 
 class Document(Base):
@@ -160,3 +170,47 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class AvisRequest(Base):
+    """A request for the IEN's opinion on a dossier in school time, and its answer."""
+
+    __tablename__ = "avis_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)  # in the subject; unguessable
+    status: Mapped[str] = mapped_column(sa.String(20))  # demande | favorable | defavorable
+    message_ids: Mapped[list[Any]] = mapped_column(default=list)  # our mails of this thread
+    requested_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(sa.String(320))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    last_reminder_on: Mapped[date | None] = mapped_column(sa.Date)
+    coordinators_alerted_on: Mapped[date | None] = mapped_column(sa.Date)
+    dossier: Mapped[Dossier] = relationship(back_populates="avis_requests")
+
+
+class Bilan(Base):
+    """A financial report a dossier owes (mi-parcours for year N, définitif after the end)."""
+
+    __tablename__ = "bilan"
+    __table_args__ = (sa.UniqueConstraint("dossier_id", "kind", "year", name="uq_bilan_dossier_kind_year"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # mi_parcours | definitif
+    year: Mapped[int]
+    due: Mapped[date] = mapped_column(sa.Date)
+    received_at: Mapped[datetime | None]
+    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("document.id"))
+    reminders_on: Mapped[list[Any]] = mapped_column(default=list)  # ISO dates of the reminders sent
+    overdue_notified_on: Mapped[date | None] = mapped_column(sa.Date)
+    dossier: Mapped[Dossier] = relationship(back_populates="bilans")
+
+
+class DigestState(Base):
+    """When each coordinator last received a digest: the next one tells what is new since."""
+
+    __tablename__ = "digest_state"
+    coordinator: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    last_sent_at: Mapped[datetime]

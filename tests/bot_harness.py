@@ -58,6 +58,7 @@ porteur_types = ["service_ville", "association", "structure_partenaire", "secteu
 [avis]
 ien = ["ien.lievin@ac-lille.fr"]
 reply_mailbox = "education_nationale"
+authserv_id = "{authserv_id}"
 
 [limits]
 auto_replies_per_sender_per_day = {limit}
@@ -104,7 +105,7 @@ class Bot:
 
 
 def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
-             ville_extra: str = "") -> Bot:
+             ville_extra: str = "", authserv_id: str = "") -> Bot:
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -113,7 +114,8 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     path = tmp_path / "config.toml"
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
                                   imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
-                                  ville_folder=ville_folder, ville_extra=ville_extra),
+                                  ville_folder=ville_folder, ville_extra=ville_extra,
+                                  authserv_id=authserv_id),
                     encoding="utf-8")
     cfg = load_config(path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url),

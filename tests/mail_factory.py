@@ -38,7 +38,7 @@ def mail(*, sender="Camille Martin <camille.martin@example.org>", to="l.marcq@li
         msg["In-Reply-To"] = in_reply_to
     if references:
         msg["References"] = " ".join(references)
-    for name, value in (headers or {}).items():
+    for name, value in headers.items() if isinstance(headers, dict) else headers or ():
         msg[name] = value
     msg.set_content(body)
     for name, data, *ctype in attachments:

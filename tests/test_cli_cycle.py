@@ -91,6 +91,7 @@ def test_demo_runs_a_whole_cycle_without_any_server(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "CE-2026-0001" in proc.stdout or "CE-" in proc.stdout
     written = sorted((folder / "courriels-envoyes" / "new").glob("*.eml"))
-    assert len(written) == 4
+    assert len(written) == 5  # four answers and the avis request to the IEN
+    assert "ien.lievin@ac-lille.fr : [CE-" in proc.stdout and "Demande d'avis" in proc.stdout
     assert "Votre fiche projet doit être un fichier Word" in proc.stdout
     assert proc.stdout.count("prêt pour la troïka") == 1 and "incomplet" in proc.stdout

@@ -136,7 +136,7 @@ def test_a_fiche_sent_to_the_wrong_mailbox_goes_to_the_right_coordinators(bot):
     [dossier] = bot.dossiers()
     assert dossier.mailbox == "education_nationale" and dossier.coordinators == ["chloe.dulieux@ac-lille.fr"]
     assert dossier.status == "en_attente_avis"
-    [ack] = bot.sent()
+    [ack] = [m for m in bot.sent() if m["X-Citebot-Kind"] == "accuse_reception"]
     assert ack["Reply-To"] == "chloe.dulieux@ac-lille.fr"
     body = " ".join(ack.get_body(("plain",)).get_content().split())
     assert "nous l'avons transmise (chloe.dulieux@ac-lille.fr)" in body
