@@ -19,8 +19,10 @@ def consent_data() -> dict:
         return tomllib.load(f)
 
 
+@cache
 def build_consent_form(intitule: str = "", structure: str = "") -> tuple[str, bytes]:
-    """(file name, .docx bytes), with the project's title and structure filled in."""
+    """(file name, .docx bytes); built once per process for the blank form the
+    acknowledgements attach, the project's title and structure left to fill."""
     data = consent_data()
     doc = Document()
     doc.styles["Normal"].font.size = Pt(10.5)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -276,7 +276,7 @@ class Intake:
             routed = {"team": _team(target, rules), "address": target.address}
         attachments = ()
         if fields.get("photos_mineurs"):
-            name, data = build_consent_form(fields.get("intitule") or "", fields.get("structure") or "")
+            name, data = build_consent_form()
             attachments = (Attachment(name, data),)
         return Mail(
             kind="accuse_reception", to=(self.sender,), reply_to=target.address, attachments=attachments,
@@ -289,7 +289,7 @@ class Intake:
                 # Warnings the mail already explains in its own sections are not repeated.
                 "notes": [f.message for f in result.findings
                           if f.severity == "warning" and f.code not in ("avis_requis", "photos_mineurs")],
-                "summary": [(f.label, display_value(fields[f.key], rules, f.key)) for f in rules.fields],
+                "summary": [(f.label, _short(display_value(fields[f.key], rules, f.key))) for f in rules.fields],
                 "avis_needed": self._needs_avis(result), "photos_mineurs": bool(fields.get("photos_mineurs")),
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
@@ -315,7 +315,7 @@ class Intake:
         return sent_today < self.cfg.limits.auto_replies_per_sender_per_day
 
     def _blank_form(self) -> Attachment:
-        return Attachment("fiche-projet-vierge.docx", build_template(self.rules))
+        return Attachment("fiche-projet-vierge.docx", _template_bytes(self.rules))
 
     def _answer_not_a_fiche(self, failed: list[File]) -> str:
         for file in self.files:
@@ -339,6 +339,16 @@ class Intake:
                         context={"subject": self.message.subject, "reference": None, "bot_name": self.cfg.bot.name,
                                  "received": [f.attachment.filename for f in self.files]}))
         return "reponse_envoyee"
+
+
+@cache
+def _template_bytes(rules: Rules) -> bytes:
+    return build_template(rules)
+
+
+def _short(text: str, limit: int = 240) -> str:
+    """A long value (the description) is summarised, not copied whole into the mail."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _title(fields: dict) -> str:

@@ -13,12 +13,19 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
 from bot.config import MailboxConfig
 
 FETCH_BATCH = 25  # messages per FETCH: bounded memory whatever the backlog
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the system's certificates costs ~15 ms: once per process."""
+    return ssl.create_default_context()
 
 
 class MailboxUnavailable(Exception):
@@ -60,11 +67,11 @@ class ImapSource:
 
         cfg = self.cfg
         try:
-            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
-                                ssl_context=ssl.create_default_context(),
+            context = _tls_context() if cfg.security != "none" else None
+            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
                                 timeout=SocketTimeout(connect=cfg.timeout, read=cfg.timeout))
             if cfg.security == "starttls":
-                client.starttls(ssl.create_default_context())
+                client.starttls(context)
             client.login(cfg.username, cfg.password)
             selected = client.select_folder(cfg.folder)
         except (OSError, socket.timeout, ssl.SSLError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from bot.rules import Option
 from bot.text import normalize
@@ -46,12 +47,17 @@ def has_marks(lines: list[str]) -> bool:
     return any(_MARK.search(line) for line in lines)
 
 
+@cache
+def _wordings(options: tuple[Option, ...]) -> list[tuple[str, str]]:
+    """(normalized wording, option key), longest first: "peri scolaire" before "scolaire"."""
+    return sorted(((normalize(a), o.key) for o in options for a in o.aliases), key=lambda x: -len(x[0]))
+
+
 def find_options(text: str, options: tuple[Option, ...]) -> tuple[list[str], str]:
     """Options named in a text (longest wording first), and what is left over."""
     rest = f" {normalize(text)} "
     found: list[tuple[int, str]] = []
-    wordings = sorted(((normalize(a), o.key) for o in options for a in o.aliases), key=lambda x: -len(x[0]))
-    for wording, key in wordings:
+    for wording, key in _wordings(options):
         needle = f" {wording} "
         while (pos := rest.find(needle)) >= 0:
             found.append((pos, key))

@@ -24,6 +24,7 @@ _MARK_ONLY = re.compile(r"^\s*(?:[xX]|☒|☑|✓|✔|■|✗|✘|\[\s*[xX]\s*\]
 # written on its label line ("Date de début : 01/09/2026") takes nothing more.
 _MULTILINE_TYPES = ("text",)
 _SINGLE_VALUE_TYPES = ("email", "phone", "integer", "date", "amount")
+HEADER_MAX = 60  # characters: longer cells are never column headers
 
 
 @dataclass
@@ -57,6 +58,7 @@ class _Reader:
         self.current: list[str] | None = None  # lines of the label being read from paragraphs
         self.current_type = ""
         self.sentences = [(normalize(f.sentence), f.key) for f in rules.fields if f.sentence]
+        self.yesno_words = {normalize(a): o.key for o in rules.options["yesno"] for a in o.aliases}
         self.materiel_headers = {
             normalize(alias): column for column, aliases in rules.materiel_columns.items() for alias in aliases
         }
@@ -164,7 +166,8 @@ class _Reader:
         return None
 
     def _materiel_header(self, texts: list[str]) -> dict[int, str] | None:
-        columns = {i: self.materiel_headers.get(normalize(t)) for i, t in enumerate(texts)}
+        # Header cells are short: long cells (a description) are not worth normalizing.
+        columns = {i: self.materiel_headers.get(normalize(t)) for i, t in enumerate(texts) if len(t) <= HEADER_MAX}
         columns = {i: c for i, c in columns.items() if c}
         if {"designation", "prix_unitaire_ht"} <= set(columns.values()):
             return columns
@@ -178,9 +181,11 @@ class _Reader:
 
     def _yesno_header(self, texts: list[str]) -> dict[int, str] | None:
         """A row "│ Oui │ Non" announcing columns in which an X answers."""
-        yesno = {normalize(a): o.key for o in self.rules.options["yesno"] for a in o.aliases}
-        columns = {i: yesno.get(normalize(t)) for i, t in enumerate(texts) if i > 0 and t}
-        if len(columns) >= 2 and all(columns.values()) and not texts[0]:
+        if texts and texts[0]:
+            return None
+        columns = {i: self.yesno_words.get(normalize(t)) for i, t in enumerate(texts)
+                   if i > 0 and t and len(t) <= HEADER_MAX}
+        if len(columns) >= 2 and all(columns.values()):
             return columns
         return None
 

@@ -20,7 +20,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_once(path: Path, data: bytes) -> None:
+def _write_once(path: Path, data: bytes, durable: bool = True) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,8 +28,9 @@ def _write_once(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,5 +50,6 @@ def store_document(data_dir: Path, data: bytes, original_name: str, digest: str 
     digest = digest or sha256(data)
     suffix = Path(original_name).suffix.lower()
     relative = f"documents/{digest[:2]}/{digest}{suffix if _SAFE_SUFFIX.match(suffix) else '.bin'}"
-    _write_once(data_dir / relative, data)
+    # Not fsynced: a document can always be extracted again from its raw message, which is.
+    _write_once(data_dir / relative, data, durable=False)
     return relative

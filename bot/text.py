@@ -2,12 +2,14 @@
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _PARENS = re.compile(r"\([^()]*\)")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'"})
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+@lru_cache(maxsize=8192)  # the same labels, hints and options come back in every fiche
 def normalize(text: str) -> str:
     """Lower case, no accents, no text in parentheses, punctuation as spaces.
 
