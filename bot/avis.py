@@ -40,7 +40,7 @@ SUMMARY_FIELDS = ("structure", "intitule", "public_vise", "nb_beneficiaires", "d
 
 # -- sending -------------------------------------------------------------------------
 def _queue(session: Session, cfg: Config, mail: Mail, dossier: Dossier, avis: AvisRequest | None = None) -> str:
-    row = enqueue(session, mail, from_name=cfg.bot.name, from_address=cfg.bot.address, dossier_id=dossier.id)
+    row = enqueue(session, mail, cfg, dossier_id=dossier.id)
     if avis is not None:
         avis.message_ids = [*avis.message_ids, row.message_id]
     return row.message_id

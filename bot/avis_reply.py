@@ -80,6 +80,11 @@ LANGUAGES = ("fr", "en")  # mail-parser-reply: French headers first, English as 
 MAX_ATTRIBUTION_CHARS = 400  # a longer "line" is prose, not an attribution
 ATTRIBUTION_WRAP_LINES = 3  # a wrapped attribution is joined over at most this many lines
 SIGNATURE_NAME_WORDS = 5  # a name-like signature line has at most this many words
+# A reply body is read up to this many characters (a reply is a few lines, a long
+# quote history a few pages): this bounds the time spent on a hostile message.
+MAX_TEXT_CHARS = 300_000
+MAX_SIGNATURE_LINE_CHARS = 200  # a longer line is no footer, closing or signature line
+QUESTION_LOOKAHEAD = 60  # tokens: an expression whose sentence ends with "?" within them is a question
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class Vocabulary:
     ne_window: int
     fillers: frozenset[str]
     max_fillers: int
+    scope_words: int
     scope_breakers: tuple[tuple[str, ...], ...]
     neutral: tuple[tuple[str, ...], ...]
     attribution: tuple[re.Pattern, ...]
@@ -203,6 +209,7 @@ def vocabulary_from(data: dict) -> Vocabulary:
         ne_window=int(negation["ne_window"]),
         fillers=_words(negation["fillers"]),
         max_fillers=int(negation["max_fillers"]),
+        scope_words=int(negation["scope_words"]),
         scope_breakers=_phrases(negation["scope_breakers"]),
         neutral=_phrases(negation["neutral"]),
         attribution=_patterns(reply["attribution"]),
@@ -357,7 +364,8 @@ def _words_of(line: str) -> list[str]:
 def _has_decision_words(words: Sequence[str], vocab: Vocabulary) -> bool:
     lists = (vocab.defavorable, vocab.favorable, vocab.favorable_negative_form, vocab.favorable_alone,
              vocab.unclear)
-    return any(_find_phrase(words, p) >= 0 for group in lists for p in group)
+    present = set(words)
+    return any(present.issuperset(p) and _find_phrase(words, p) >= 0 for group in lists for p in group)
 
 
 def _find_phrase(words: Sequence[str], target: Sequence[str]) -> int:
@@ -373,11 +381,15 @@ def _starts_with(words: Sequence[str], phrases: Iterable[tuple[str, ...]], max_e
 
 
 def _is_footer(line: str, vocab: Vocabulary) -> bool:
+    if len(line) > MAX_SIGNATURE_LINE_CHARS:
+        return False
     text = fold(line).strip()
     return len(text.split()) <= vocab.footer_max_words and any(p.search(text) for p in vocab.footers)
 
 
 def _is_closing(line: str, vocab: Vocabulary) -> bool:
+    if len(line) > MAX_SIGNATURE_LINE_CHARS:
+        return False
     words = _words_of(line)
     return (bool(words) and _starts_with(words, vocab.closings, vocab.closing_max_extra_words)
             and not _has_decision_words(words, vocab))
@@ -405,7 +417,7 @@ def _drop_signature(lines: list[str], vocab: Vocabulary) -> list[str]:
         if not text:
             start -= 1
             continue
-        if _has_decision_words(_words_of(line), vocab):
+        if len(text) > MAX_SIGNATURE_LINE_CHARS or _has_decision_words(_words_of(line), vocab):
             break
         if any(p.search(text) for p in vocab.signature_markers):
             markers += 1
@@ -439,7 +451,7 @@ def new_text(text: str, vocab: Vocabulary | None = None) -> str:
     """What the author of a reply wrote now: without quoted text, attribution and
     header lines, footers, the closing and the signature (module docstring)."""
     vocab = vocab or load_vocabulary()
-    lines = normalise(text or "", vocab).split("\n")
+    lines = normalise((text or "")[:MAX_TEXT_CHARS], vocab).split("\n")
     own = _library_split("\n".join(_own_part(lines, vocab)))
     return _tidy(_drop_endings(own.split("\n"), vocab))
 
@@ -505,14 +517,19 @@ def _find_all(tokens: Sequence[_Token], phrases: Sequence[tuple[str, ...]], used
     return spans
 
 
-def _sentence_start(tokens: Sequence[_Token], i: int, breakers: list[bool]) -> int:
-    while i > 0 and tokens[i - 1].kind != "hard" and not breakers[i - 1]:
+def _scope_start(tokens: Sequence[_Token], i: int, breakers: list[bool], max_words: int) -> int:
+    """Start of the negation scope before token i: the sentence start, after a scope
+    breaker, or `max_words` words back, whichever is nearest."""
+    words = 0
+    while i > 0 and tokens[i - 1].kind != "hard" and not breakers[i - 1] and words < max_words:
         i -= 1
+        words += tokens[i].kind == "word"
     return i
 
 
 def _ends_with_question(tokens: Sequence[_Token], end: int) -> bool:
-    for k in range(end, len(tokens)):
+    """The sentence after tokens[end] ends with "?" (looked for QUESTION_LOOKAHEAD tokens)."""
+    for k in range(end, min(len(tokens), end + QUESTION_LOOKAHEAD)):
         if tokens[k].kind == "hard":
             return "?" in tokens[k].value
     return False
@@ -551,7 +568,7 @@ def _negation(tokens: Sequence[_Token], start: int, end: int, used: list[bool], 
     if ne_at >= 0:
         return "weak", ne_at
     # a negation word earlier in the same sentence
-    for k in range(_sentence_start(tokens, start, breakers), start):
+    for k in range(_scope_start(tokens, start, breakers, vocab.scope_words), start):
         if tokens[k].kind == "word" and not used[k] and tokens[k].value in vocab.negation_before:
             return "weak", k
     return None, start

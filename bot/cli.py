@@ -105,6 +105,33 @@ def poll(ctx: click.Context, once: bool) -> None:
     sys.exit(EXIT_OK if report.ok else 1)
 
 
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Le démon : relève, envoi, rappels et synthèse aux heures de [schedule], jusqu'à SIGTERM ou SIGINT.
+
+    Un seul démon par dossier de données : un second refuse de démarrer (code 1).
+    """
+    from bot import daemon
+    from bot.config import ConfigError, load_config
+
+    daemon.configure_logging(logging.getLogger().level)
+    try:
+        data_dir = load_config(ctx.obj["config_path"]).bot.data_dir
+    except ConfigError as exc:
+        click.echo(f"Configuration refusée — {exc}", err=True)
+        sys.exit(2)
+    try:
+        lock = daemon.acquire_lock(data_dir)  # before the database is opened (and migrated)
+    except daemon.AlreadyRunning as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"Impossible de créer le dossier de données {data_dir} : {exc.strerror}.", err=True)
+        sys.exit(2)
+    sys.exit(daemon.run(runtime(ctx), lock))
+
+
 @main.group()
 def dossiers() -> None:
     """Consulter les dossiers."""
@@ -150,23 +177,163 @@ def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
         click.echo(views.as_text(data))
 
 
+TODAY = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                     help="Le jour à traiter (AAAA-MM-JJ ; par défaut aujourd'hui, heure de Paris).")
+
+
+@contextlib.contextmanager
+def on_day(today):
+    """Run as if it were `today` (a pinned clock), or really today."""
+    from bot import clock
+
+    if today is None:
+        yield clock.today()
+    else:
+        with clock.pinned(today.date()):
+            yield today.date()
+
+
 @main.command()
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Le jour à traiter (AAAA-MM-JJ ; par défaut aujourd'hui, heure de Paris).")
+@TODAY
 @click.pass_context
 def remind(ctx: click.Context, today) -> None:
-    """Rappels dus ce jour : avis de l'IEN (puis alerte des coordinateurs)."""
-    from bot import avis, clock
+    """Rappels dus ce jour : avis de l'IEN et bilans (puis alertes aux coordinateurs)."""
+    from bot.outbox import send_pending
+    from bot.reminders import run_reminders
+
+    rt = runtime(ctx)
+    with on_day(today) as day:
+        report = run_reminders(rt, day)
+        sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    click.echo(f"{day:%d/%m/%Y} : {report} ; {sending.sent} courriel(s) envoyé(s).")
+
+
+@main.command()
+@TODAY
+@click.pass_context
+def digest(ctx: click.Context, today) -> None:
+    """Prépare et envoie le point aux coordinateurs (rien s'il n'y a rien de nouveau)."""
+    from bot.digest import send_digests
     from bot.outbox import send_pending
 
     rt = runtime(ctx)
-    day = today.date() if today else clock.today()
-    with clock.pinned(day) if today else contextlib.nullcontext():
+    with on_day(today) as day:
+        queued = send_digests(rt, day)
+        send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    click.echo(f"{queued} point(s) envoyé(s) aux coordinateurs." if queued else "Rien de nouveau : aucun point envoyé.")
+
+
+@main.command()
+@click.argument("reference")
+@click.argument("verdict", type=click.Choice(["accepte", "refuse"]))
+@click.option("--montant", default=None, help="Montant accordé en euros (par défaut : le montant sollicité).")
+@click.option("--commentaire", default=None, help="Commentaire de la troïka, repris dans le courriel au porteur.")
+@click.pass_context
+def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None, commentaire: str | None) -> None:
+    """Enregistre la décision de la troïka et prépare le courriel au porteur."""
+    from bot.decisions import DecisionRefused, decide as record
+    from bot.outbox import send_pending
+    from bot.values import format_amount, parse_amount
+
+    rt = runtime(ctx)
+    try:
+        amount = parse_amount(montant) if montant else None
+    except ValueError:
+        click.echo(f"Montant non reconnu : « {montant} » (exemple : --montant 1500 ou --montant \"1 500,00\").", err=True)
+        sys.exit(1)
+    try:
         with rt.sessions.begin() as session:
-            report = avis.remind(session, rt.cfg, rt.rules, day)
-        sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
-    click.echo(f"{day:%d/%m/%Y} : {report.reminders} rappel(s) d'avis, {report.alerts} alerte(s) aux coordinateurs ; "
-               f"{sending.sent} courriel(s) envoyé(s).")
+            recorded = record(session, rt.cfg, rt.rules, reference, verdict, amount, commentaire)
+            reference, status = recorded.dossier.reference, recorded.dossier.status
+            granted = recorded.dossier.montant_accorde
+    except DecisionRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    done = "accepté" if status == "accepte" else "refusé"
+    amount_text = f", {format_amount(parse_amount(granted))} accordés" if granted else ""
+    click.echo(f"Dossier {reference} {done}{amount_text}. Courriel au porteur : "
+               + ("envoyé." if sending.sent else "en attente dans la file d'envoi (citebot outbox list)."))
+
+
+@main.group()
+def outbox() -> None:
+    """La file d'envoi : courriels retenus ([outbox] hold)."""
+
+
+@outbox.command("list")
+@click.pass_context
+def outbox_list(ctx: click.Context) -> None:
+    """Les courriels retenus, en attente d'être libérés ou annulés."""
+    from bot import dossiers as views
+    from bot.models import Dossier
+    from bot.outbox import held
+
+    rt = runtime(ctx)
+    with rt.sessions() as session:
+        rows = held(session)
+        if not rows:
+            click.echo("Aucun courriel retenu.")
+        for row in rows:
+            dossier = session.get(Dossier, row.dossier_id) if row.dossier_id else None
+            click.echo(f"{row.id:>5}  {views.iso(row.created_at)}  {row.kind:<18} "
+                       f"{dossier.reference if dossier else '—':<13} à {', '.join(row.recipients)} : {row.subject}")
+
+
+@outbox.command("release")
+@click.argument("row_id", metavar="ID", type=int)
+@click.pass_context
+def outbox_release(ctx: click.Context, row_id: int) -> None:
+    """Libère un courriel retenu : il part au prochain envoi."""
+    _outbox_action(ctx, row_id, "release", "libéré")
+
+
+@outbox.command("cancel")
+@click.argument("row_id", metavar="ID", type=int)
+@click.pass_context
+def outbox_cancel(ctx: click.Context, row_id: int) -> None:
+    """Annule un courriel retenu : il ne partira pas."""
+    _outbox_action(ctx, row_id, "cancel", "annulé")
+
+
+def _outbox_action(ctx: click.Context, row_id: int, action: str, done: str) -> None:
+    from bot import outbox as box
+
+    rt = runtime(ctx)
+    try:
+        with rt.sessions.begin() as session:
+            getattr(box, action)(session, row_id)
+    except box.OutboxError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if action == "release":
+        box.send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    click.echo(f"Courriel n° {row_id} {done}.")
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def export(ctx: click.Context, out: Path) -> None:
+    """Écrit un tableau des dossiers pour la troïka (OUT.xlsx ou OUT.csv, une ligne par dossier)."""
+    from bot import dossiers as views
+    from bot.export import SUFFIXES
+    from bot.export import export as write_export
+
+    if out.suffix.lower() not in SUFFIXES:
+        click.echo(f"Format non reconnu pour {out} : le nom du fichier doit finir par .xlsx ou .csv.", err=True)
+        sys.exit(2)
+    if not out.parent.is_dir():
+        click.echo(f"Impossible d'écrire {out} : le dossier {out.parent} n'existe pas.", err=True)
+        sys.exit(1)
+    rt = runtime(ctx)
+    try:
+        with rt.sessions() as session:
+            count = write_export(out, views.list_dossiers(session), rt.rules)
+    except OSError as exc:
+        click.echo(f"Impossible d'écrire {out} : {exc.strerror or exc}.", err=True)
+        sys.exit(1)
+    click.echo(f"{count} dossier(s) exporté(s) dans {out}.")
 
 
 @main.group()

@@ -141,6 +141,16 @@ def _check_emails(values: list[str]) -> str | None:
     return None
 
 
+def _check_mail_kinds(values: list[str]) -> str | None:
+    from bot.paths import templates_dir
+
+    known = sorted(p.name for p in templates_dir().iterdir() if (p / "subject.txt").is_file())
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        return f"type de courriel inconnu : {_quoted(unknown)} (types : {_quoted(known)})."
+    return None
+
+
 def _check_porteur_types(values: list[str]) -> str | None:
     for value in values:
         if value not in PORTEUR_TYPES:
@@ -295,6 +305,7 @@ class Key:
     needed_if: tuple[str, str] | None = None  # (other key, value): required when that key has that value
     allow_empty: bool = False  # for strings and lists
     secret: bool = False  # never shown in a message
+    credential: bool = False  # a path that may start with %d/ (see _credential_file)
 
 
 @dataclass(frozen=True)
@@ -307,7 +318,7 @@ class Section:
 _SECRET_KEYS = {
     "password": Key(STR, secret=True),
     "password_env": Key(STR, check=_check_env_name),
-    "password_file": Key(PATH),
+    "password_file": Key(PATH, credential=True),
 }
 
 SCHEMA: dict[str, Section] = {
@@ -360,6 +371,10 @@ SCHEMA: dict[str, Section] = {
     "limits": Section(required=False, keys={
         "max_attachment_mb": Key(INT, default=20, check=_at_least(1)),
         "auto_replies_per_sender_per_day": Key(INT, default=5, check=_at_least(0)),
+    }),
+    "outbox": Section(required=False, keys={
+        # Kinds of mail (templates_mail/<kind>) kept in the outbox until `citebot outbox release ID`.
+        "hold": Key(STR_LIST, default=(), allow_empty=True, check=_check_mail_kinds),
     }),
 }
 
@@ -438,6 +453,11 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboxConfig:
+    hold: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     bot: BotConfig
     smtp: SmtpConfig
@@ -446,6 +466,7 @@ class Config:
     schedule: ScheduleConfig
     limits: LimitsConfig
     path: Path  # the configuration file itself (absolute)
+    outbox: OutboxConfig = OutboxConfig()
 
     def mailbox(self, name: str) -> MailboxConfig | None:
         """The mailbox of that name, or None (e.g. a dossier of a mailbox since removed)."""
@@ -559,6 +580,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str]) -> Config:
         avis=AvisConfig(**_tuples(avis)),
         schedule=ScheduleConfig(**_section(data.get("schedule", {}), "schedule", base)),
         limits=LimitsConfig(**_section(data.get("limits", {}), "limits", base)),
+        outbox=OutboxConfig(**_tuples(_section(data.get("outbox", {}), "outbox", base))),
         path=config_file,
     )
 
@@ -609,7 +631,9 @@ def _value(value: Any, key: Key, full: str, base: Path) -> Any:
         raise _bad(full, f"{shown}valeurs possibles : {_quoted(key.choices)}.")
     if key.check and (problem := key.check(value)):
         raise _bad(full, f"{problem}.")
-    return _resolve_path(value, base) if key.type == PATH else value
+    if key.type == PATH and not (key.credential and _CREDENTIAL.match(value)):
+        return _resolve_path(value, base)
+    return value  # a credential path stays as written until the environment is known
 
 
 def _has_type(value: Any, type_: str) -> bool:
@@ -677,6 +701,24 @@ def _check_mailboxes(mailboxes: list[MailboxConfig]) -> None:
 
 # --------------------------------------------------------------------------- secrets
 
+# A systemd credential (LoadCredential=NAME:/etc/citebot/NAME.secret): password_file =
+# "%d/NAME" (systemd's own specifier for that folder), "$CREDENTIALS_DIRECTORY/NAME" or
+# "${CREDENTIALS_DIRECTORY}/NAME" is that file in the folder systemd gives the service.
+_CREDENTIAL = re.compile(r"(?:%d|\$CREDENTIALS_DIRECTORY|\$\{CREDENTIALS_DIRECTORY\})/(.*)", re.S)
+
+
+def _credential_file(written: str, key: str, env: Mapping[str, str]) -> Path:
+    name = _CREDENTIAL.fullmatch(written)[1]
+    if not name or "/" in name or name in (".", ".."):
+        raise _bad(key, f"{_q(written)} : le nom d'un identifiant systemd est attendu après le dossier "
+                        "(par exemple « %d/imap-en »).")
+    folder = env.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        raise _bad(key, f"{_q(written)} désigne un identifiant systemd, mais la variable CREDENTIALS_DIRECTORY "
+                        "n'est pas définie : lancez citebot par son service systemd (LoadCredential=), "
+                        "ou indiquez le chemin du fichier.")
+    return Path(folder) / name
+
 
 def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str]) -> str | None:
     has_source = any(smtp[k] is not None for k in _PASSWORD_KEYS)
@@ -721,6 +763,8 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
             raise _bad(key, f"la variable d'environnement {variable} {state}.")
         return env[variable]
     file = sources["password_file"]
+    if isinstance(file, str):
+        file = _credential_file(file, key, env)
     try:
         secret = file.read_text(encoding="utf-8").rstrip("\r\n")
     except FileNotFoundError:

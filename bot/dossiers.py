@@ -55,7 +55,11 @@ def details(session: Session, dossier: Dossier) -> dict:
         ],
         "events": [{"at": iso(e.at), "kind": e.kind, "detail": e.detail} for e in dossier.events],
         "avis": avis_json(dossier.avis),
-        "bilans": [],
+        "bilans": [{"kind": b.kind, "year": b.year, "due": b.due.isoformat(), "received_at": iso(b.received_at),
+                    "reminders": list(b.reminders_on)} for b in dossier.bilans],
+        "decision": {"status": dossier.status, "decided_at": iso(dossier.decided_at),
+                     "montant_accorde": dossier.montant_accorde, "comment": dossier.decision_comment}
+        if dossier.decided_at else None,
         "documents": [
             {"name": d.original_name, "role": d.role, "sha256": d.sha256, "size": d.size,
              "stored_as": d.stored_name, "received_at": iso(d.created_at)}

@@ -9,6 +9,7 @@ written here, together, or not at all.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cache, cached_property
@@ -17,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import avis, clock, storage
+from bot import avis, bilans, clock, storage
 from bot.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.config import Config, MailboxConfig
 from bot.consent import build_consent_form
@@ -39,6 +40,7 @@ WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+_STATUS_REQUEST = re.compile(r"^\s*(?:(?:re|tr|fwd?)\s*:\s*)*statut\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ class Intake:
         return document
 
     def reply(self, mail: Mail, dossier: Dossier | None = None) -> None:
-        enqueue(self.session, mail, from_name=self.cfg.bot.name, from_address=self.cfg.bot.address,
-                dossier_id=dossier.id if dossier else None, inbound_id=self.inbound.id)
+        enqueue(self.session, mail, self.cfg, dossier_id=dossier.id if dossier else None,
+                inbound_id=self.inbound.id)
 
     def threading(self) -> dict:
         own = self.message.message_id
@@ -146,7 +148,11 @@ class Intake:
         referred = self.referred_dossier()
         if fiches:
             return ("version_corrigee" if referred else "depot"), self._file_fiches(fiches, referred)
+        if (asked := self._status_request()) is not None:
+            return "demande_statut", self._answer_status(asked)
         if referred:
+            if self._is_bilan(referred):
+                return "bilan", self._receive_bilan(referred)
             return "courrier", self._attach_correspondence(referred)
         if not self.sender:
             for file in self.files:
@@ -295,6 +301,68 @@ class Intake:
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
             },
         )
+
+    # -- bilans and status requests (accepted dossiers, porteurs' questions) --------------
+    def _is_bilan(self, dossier: Dossier) -> bool:
+        return (dossier.status == "accepte" and bilans.next_owed(dossier) is not None
+                and any(bilans.accepts(f.attachment.filename) for f in self.files))
+
+    def _receive_bilan(self, dossier: Dossier) -> str:
+        bilan = bilans.next_owed(dossier)
+        documents = [f for f in self.files if bilans.accepts(f.attachment.filename)]
+        stored = [self.keep(f, "bilan", dossier) for f in documents]
+        for file in self.files:
+            if file not in documents:
+                self.keep(file, "annexe", dossier)
+        self.session.flush()
+        bilan.received_at, bilan.document_id = self.now, stored[0].id
+        self.event("bilan_recu", dossier, bilan=bilan.kind, annee=bilan.year,
+                   fichiers=[f.attachment.filename for f in documents])
+        if self.sender:
+            fields = dossier.current.fields
+            remaining = [b for b in bilans.describe(dossier.bilans) if b["received_at"] is None]
+            self.reply(Mail(kind="bilan_recu", to=(self.sender,), reply_to=self._mailbox_address(dossier),
+                            **self.threading(),
+                            context={"reference": dossier.reference, "intitule": _title(fields),
+                                     "bilan": bilans.label(bilan.kind), "year": bilan.year,
+                                     "received_at": self.now, "filename": documents[0].attachment.filename,
+                                     "remaining": remaining, "bot_name": self.cfg.bot.name}), dossier)
+        return "bilan_enregistre"
+
+    def _status_request(self) -> Dossier | None:
+        """'statut CE-2026-0007' in the subject or on the first line of the message."""
+        first_line = next((line for line in (self.message.text or "").splitlines() if line.strip()), "")
+        for line in (self.message.subject, first_line):
+            if _STATUS_REQUEST.match(line or ""):
+                for reference in find_references(line, self.cfg.bot.reference_prefix):
+                    dossier = self.session.scalar(select(Dossier).where(Dossier.reference == reference))
+                    if dossier is not None:
+                        return dossier
+        return None
+
+    def _answer_status(self, dossier: Dossier) -> str:
+        from bot.dossiers import STATUS_LABELS
+
+        current = dossier.current
+        allowed = {a.lower() for a in (dossier.porteur_email, current.fields.get("referent_email")) if a}
+        if (self.message.from_addr or "").lower() not in allowed:
+            # Only the référent or the original sender may learn where a dossier stands.
+            self.event("statut_refuse", dossier, expediteur=self.message.from_addr)
+            return "statut_refuse"
+        self.event("statut_envoye", dossier)
+        given = dossier.avis
+        self.reply(Mail(kind="statut_dossier", to=(self.message.from_addr,),
+                        reply_to=self._mailbox_address(dossier), **self.threading(),
+                        context={"reference": dossier.reference, "intitule": _title(current.fields),
+                                 "now": self.now, "status": STATUS_LABELS.get(dossier.status, dossier.status),
+                                 "version": current.number, "version_received_at": current.created_at,
+                                 "errors": [f["message"] for f in current.findings if f["severity"] == "error"],
+                                 "avis": {"demande": "demandé, en attente", "favorable": "favorable",
+                                          "defavorable": "défavorable"}.get(given.status) if given else None,
+                                 "montant_accorde": dossier.montant_accorde,
+                                 "bilans": bilans.describe(dossier.bilans), "bot_name": self.cfg.bot.name}),
+                   dossier)
+        return "statut_envoye"
 
     def _attach_correspondence(self, dossier: Dossier) -> str:
         for file in self.files:

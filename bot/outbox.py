@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
+from bot.config import Config
 from bot.mails import Mail, build, new_message_id
 from bot.models import Event, Outbox
 from bot.sender import PermanentFailure, TemporaryFailure, Transport
@@ -29,16 +30,19 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def enqueue(session: Session, mail: Mail, *, from_name: str, from_address: str,
-            dossier_id: int | None = None, inbound_id: int | None = None) -> Outbox:
+def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None = None,
+            inbound_id: int | None = None) -> Outbox:
+    """Queue a mail in the caller's transaction; kinds listed in [outbox] hold wait for a release."""
     now = clock.now()
+    from_address = cfg.bot.address
     message_id = new_message_id(from_address)  # made once: a retry resends the same message
-    message = build(mail, from_name=from_name, from_address=from_address, message_id=message_id, date=now)
+    message = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
         recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower(),
         subject=str(message["Subject"]), raw=message.as_bytes(policy=policy.SMTP),
-        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        status="held" if mail.kind in cfg.outbox.hold else "pending", attempts=0, next_attempt_at=now,
+        created_at=now,
     )
     session.add(row)
     return row
@@ -100,3 +104,34 @@ def _send_one(sessions, connection, row_id: int, from_address: str, report: Send
         row.sent_at = clock.now()
         report.sent += 1
         return True
+
+
+class OutboxError(Exception):
+    """A release or cancel that cannot be done; str() is one French line."""
+
+
+def held(session: Session) -> list[Outbox]:
+    return list(session.scalars(select(Outbox).where(Outbox.status == "held").order_by(Outbox.id)))
+
+
+def release(session: Session, row_id: int) -> Outbox:
+    row = _held(session, row_id)
+    row.status, row.next_attempt_at = "pending", clock.now()
+    session.add(Event(dossier_id=row.dossier_id, at=clock.now(), kind="courriel_libere", detail={"outbox_id": row.id}))
+    return row
+
+
+def cancel(session: Session, row_id: int) -> Outbox:
+    row = _held(session, row_id)
+    row.status = "cancelled"
+    session.add(Event(dossier_id=row.dossier_id, at=clock.now(), kind="courriel_annule", detail={"outbox_id": row.id}))
+    return row
+
+
+def _held(session: Session, row_id: int) -> Outbox:
+    row = session.get(Outbox, row_id)
+    if row is None:
+        raise OutboxError(f"Aucun courriel n° {row_id} dans la file d'envoi.")
+    if row.status != "held":
+        raise OutboxError(f"Le courriel n° {row_id} n'est pas retenu (statut : {row.status}).")
+    return row

@@ -9,6 +9,7 @@ the same single outcome.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -45,6 +46,8 @@ class Runtime:
     open_source: Callable[[MailboxConfig], Source] = open_source
     transport: Transport | None = None
     hooks: Hooks = field(default_factory=Hooks)
+    # Set by the daemon on SIGTERM/SIGINT: the message in hand is finished, no other is started.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self):
         if self.transport is None:
@@ -77,6 +80,7 @@ def poll_once(rt: Runtime) -> PollReport:
 
 def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> None:
     source = rt.open_source(mailbox)
+    last_uid = highest = 0
     try:
         with rt.sessions.begin() as session:
             cursor = session.get(MailboxCursor, mailbox.name)
@@ -89,8 +93,10 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                 if cursor.uidvalidity is not None:
                     log.warning("mailbox %s: UIDVALIDITY changed, rescanning", mailbox.name)
                 cursor.uidvalidity, cursor.last_uid = source.uidvalidity, 0
-            last_uid = cursor.last_uid
+            last_uid = highest = cursor.last_uid
         for fetched in source.fetch_after(last_uid):
+            if rt.stopping.is_set():
+                break  # the rest stays in the mailbox, unmarked, for the next start
             rt.hooks.after_fetch(fetched.uid)
             try:
                 handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
@@ -109,11 +115,15 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
             rt.hooks.before_mark(fetched.uid)
             source.mark(fetched.uid)
             if fetched.uid.isdigit():
-                with rt.sessions.begin() as session:
-                    cursor = session.get(MailboxCursor, mailbox.name)
-                    cursor.last_uid = max(cursor.last_uid, int(fetched.uid))
-                    cursor.updated_at = clock.now()
+                highest = max(highest, int(fetched.uid))
     finally:
+        # The cursor only narrows the next search (marked messages are excluded
+        # by their keyword anyway): saved once per round, not once per message.
+        if highest > last_uid:
+            with rt.sessions.begin() as session:
+                cursor = session.get(MailboxCursor, mailbox.name)
+                cursor.last_uid = max(cursor.last_uid, highest)
+                cursor.updated_at = clock.now()
         source.close()
 
 

@@ -62,6 +62,7 @@ authserv_id = "{authserv_id}"
 
 [limits]
 auto_replies_per_sender_per_day = {limit}
+{extra}
 """
 
 
@@ -89,7 +90,7 @@ class Bot:
         with self.rt.sessions() as s:
             found = s.scalars(select(Dossier).order_by(Dossier.id)).all()
             for d in found:  # load what tests look at
-                _ = [v.fields for v in d.versions], [e.kind for e in d.events], d.documents
+                _ = [v.fields for v in d.versions], [e.kind for e in d.events], d.documents, d.bilans
             return list(found)
 
     def inbound(self) -> list[InboundMessage]:
@@ -105,7 +106,7 @@ class Bot:
 
 
 def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
-             ville_extra: str = "", authserv_id: str = "") -> Bot:
+             ville_extra: str = "", authserv_id: str = "", extra: str = "") -> Bot:
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -115,7 +116,7 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
                                   imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
                                   ville_folder=ville_folder, ville_extra=ville_extra,
-                                  authserv_id=authserv_id),
+                                  authserv_id=authserv_id, extra=extra),
                     encoding="utf-8")
     cfg = load_config(path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url),

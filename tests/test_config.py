@@ -508,3 +508,30 @@ def test_no_password_appears_in_any_error_message(tmp_path, source):
     (tmp_path / "pw").write_text(SECRET)
     message = error(tmp_path, smtp_with(source), {"X": SECRET})
     assert SECRET.lower() not in message.lower()
+
+
+# --------------------------------------------------------------------------- systemd credentials
+
+
+@pytest.mark.parametrize("written", ["%d/smtp", "$CREDENTIALS_DIRECTORY/smtp", "${CREDENTIALS_DIRECTORY}/smtp"])
+def test_a_password_file_may_name_a_systemd_credential(tmp_path, written):
+    credentials = tmp_path / "run" / "credentials" / "citebot.service"
+    credentials.mkdir(parents=True)
+    (credentials / "smtp").write_text(SECRET + "\n")
+    config = load(tmp_path, smtp_with(f'password_file = "{written}"'), {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert config.smtp.password == SECRET
+
+
+def test_a_systemd_credential_outside_systemd_is_explained(tmp_path):
+    message = error(tmp_path, smtp_with('password_file = "%d/smtp"'))
+    assert "« smtp.password_file »" in message and "CREDENTIALS_DIRECTORY n'est pas définie" in message
+
+
+def test_a_systemd_credential_name_cannot_leave_its_folder(tmp_path):
+    message = error(tmp_path, smtp_with('password_file = "%d/../smtp"'), {"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert "« smtp.password_file »" in message and "le nom d'un identifiant systemd est attendu" in message
+
+
+def test_a_missing_systemd_credential_names_its_file(tmp_path):
+    message = error(tmp_path, smtp_with('password_file = "%d/smtp"'), {"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert f"le fichier {tmp_path / 'smtp'} est introuvable" in message

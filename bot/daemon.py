@@ -1,0 +1,272 @@
+"""The daemon, `citebot run` (workflow.md, "The daemon"; facts.md, "Scheduling").
+
+An APScheduler 3.x scheduler, in memory (no job store to share or to
+duplicate: the jobs are rebuilt from the configuration at every start), in the
+time zone of `bot.timezone`:
+
+| id          | when                                   | does                                        |
+|-------------|----------------------------------------|---------------------------------------------|
+| `poll`      | every `schedule.poll_seconds`, at once  | every mailbox, then the outbox (poll_once)  |
+| `outbox`    | every minute                           | the mails due (retries after a 4xx)         |
+| `reminders` | daily at `schedule.reminders`          | avis and bilan reminders, then the outbox   |
+| `digest`    | `schedule.digest` (day names, mon-fri) | the coordinators' digest, then the outbox   |
+
+Every job runs in the scheduler's one worker thread, so that two jobs never
+write the database or talk to the SMTP server at the same time (a poll's own
+sending and the outbox job in particular). Every option APScheduler would
+otherwise default is set here (coalesce, max_instances, misfire_grace_time).
+A job that raises is logged and the daemon goes on; a mailbox that cannot be
+reached is logged by poll_once, which goes on with the others.
+
+One daemon per data_dir: `fcntl.flock` on `<data_dir>/citebot.lock`, held for
+the life of the process (the kernel drops it when the process ends, however it
+ends; the file is never removed). SIGTERM or SIGINT: the message in hand is
+finished (poll_mailbox checks `Runtime.stopping` between messages), the mailbox
+logged out, the running job waited for, exit 0; a second signal ends the
+process at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import clock
+from bot.outbox import send_pending
+from bot.poller import Runtime, poll_once
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "citebot.lock"
+JOBS = ("poll", "outbox", "reminders", "digest")
+OUTBOX_SECONDS = 60
+# A daily job delayed by a long poll (one worker) or a busy machine still runs within this.
+DAILY_GRACE_SECONDS = 3600
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+# --------------------------------------------------------------------------- one daemon per data_dir
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, data_dir: Path, pid: int | None):
+        self.data_dir, self.pid = data_dir, pid
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        pid = f"pid {self.pid}" if self.pid else "pid inconnu"
+        return f"Un autre citebot tourne déjà sur {self.data_dir} ({pid}) : arrêtez-le d'abord."
+
+
+def acquire_lock(data_dir: Path) -> int:
+    """Lock `<data_dir>/citebot.lock` for the life of the process; the open descriptor.
+
+    Raises AlreadyRunning (with the holder's pid, written in the file) when another
+    process holds it, OSError when data_dir cannot be created or the file opened.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        pid = _read_pid(fd)
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise AlreadyRunning(data_dir, pid) from None
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+# --------------------------------------------------------------------------- the jobs
+
+
+def _timezone(rt: Runtime) -> ZoneInfo:
+    return ZoneInfo(rt.cfg.bot.timezone)
+
+
+def _send(rt: Runtime) -> None:
+    report = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    if report.sent or report.retrying or report.failed:
+        log.info("outbox: %d sent, %d deferred, %d failed", report.sent, report.retrying, report.failed)
+
+
+def poll_job(rt: Runtime) -> None:
+    report = poll_once(rt)  # sends the outbox after the mailboxes
+    sending = report.sending
+    level = logging.INFO if report.handled or (sending and (sending.sent or sending.failed)) else logging.DEBUG
+    log.log(level, "poll: %d handled, %d skipped, %d mailbox(es) unreachable; outbox: %d sent, %d deferred, "
+            "%d failed", report.handled, report.skipped, len(report.unreachable),
+            sending.sent if sending else 0, sending.retrying if sending else 0, sending.failed if sending else 0)
+
+
+def outbox_job(rt: Runtime) -> None:
+    _send(rt)
+
+
+def reminders_job(rt: Runtime) -> None:
+    from bot.reminders import run_reminders
+
+    today = clock.today(_timezone(rt))
+    report = run_reminders(rt, today)
+    log.info("reminders of %s: %s", today.isoformat(), report)
+    _send(rt)
+
+
+def digest_job(rt: Runtime) -> None:
+    from bot.digest import send_digests  # imported here: the digest is its own module
+
+    today = clock.today(_timezone(rt))
+    count = send_digests(rt, today)
+    log.info("digest of %s: %d queued", today.isoformat(), count)
+    _send(rt)
+
+
+def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[[], None]:
+    """The job as the scheduler runs it: skipped once a stop is asked; an exception is logged, never raised."""
+
+    def run() -> None:
+        if rt.stopping.is_set():
+            return
+        try:
+            job(rt)
+        except Exception:
+            log.exception("job %s failed; the daemon goes on", name)
+
+    run.__name__ = run.__qualname__ = f"{name}_job"
+    return run
+
+
+def build_scheduler(rt: Runtime, now: datetime | None = None) -> BackgroundScheduler:
+    """The scheduler with its four jobs, not started. `now`: when the first poll is due (default: now)."""
+    tz = _timezone(rt)
+    schedule = rt.cfg.schedule
+    scheduler = BackgroundScheduler(
+        timezone=tz,
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},  # one job at a time, see the docstring
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": DAILY_GRACE_SECONDS},
+    )
+    jobs = {"poll": poll_job, "outbox": outbox_job, "reminders": reminders_job, "digest": digest_job}
+    digest, reminders = schedule.digest_when, schedule.reminders_when
+
+    def add(name: str, trigger, grace: int, **options) -> None:
+        scheduler.add_job(guarded(rt, name, jobs[name]), trigger, id=name, name=name, replace_existing=True,
+                          coalesce=True, max_instances=1, misfire_grace_time=grace, **options)
+
+    add("poll", IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz), schedule.poll_seconds,
+        next_run_time=now or datetime.now(tz))
+    add("outbox", IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=tz), OUTBOX_SECONDS)
+    add("reminders", CronTrigger(hour=reminders.hour, minute=reminders.minute, timezone=tz), DAILY_GRACE_SECONDS)
+    # Day names ("mon-fri"), never numbers: APScheduler counts Monday as 0, crontab as 1 (facts.md).
+    add("digest", CronTrigger(day_of_week=digest.day_of_week or "*", hour=digest.hour, minute=digest.minute,
+                              timezone=tz), DAILY_GRACE_SECONDS)
+    return scheduler
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run(rt: Runtime, lock_fd: int) -> int:
+    """Run until SIGTERM or SIGINT; 0. `lock_fd` (from acquire_lock) stays open until the process ends."""
+    # The stop signals are blocked before any thread starts (threads inherit the mask), and
+    # taken by sigwait() in this thread: no handler runs in the middle of a job.
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    scheduler = build_scheduler(rt)
+    scheduler.start()
+    schedule = rt.cfg.schedule
+    log.info("citebot started (pid %d): %d mailbox(es), poll every %d s, reminders at %s, digest at %s, "
+             "time zone %s", os.getpid(), len(rt.cfg.mailboxes), schedule.poll_seconds, schedule.reminders,
+             schedule.digest, rt.cfg.bot.timezone)
+    received = signal.sigwait(STOP_SIGNALS)
+    log.info("arrêt demandé (%s) : fin du message en cours", signal.Signals(received).name)
+    rt.stopping.set()
+    # A second signal ends the process at once.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    scheduler.shutdown(wait=True)
+    log.info("citebot stopped")
+    return 0  # lock_fd is closed, and the lock released, by the kernel when the process exits
+
+
+# --------------------------------------------------------------------------- logging
+
+
+def _syslog_priority(level: int) -> int:
+    """sd-daemon(3) priorities: 3 error, 4 warning, 6 info, 7 debug."""
+    for threshold, priority in ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6)):
+        if level >= threshold:
+            return priority
+    return 7
+
+
+class OneLineFormatter(logging.Formatter):
+    """`LEVEL name: message`, one line per record (a traceback folded with " | ").
+
+    Under journald, each line starts with its syslog priority (`<3>`), which journald
+    reads (SyslogLevelPrefix=), and carries no timestamp: journald adds its own.
+    """
+
+    def __init__(self, journal: bool = False):
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " | ".join(line for line in super().format(record).splitlines() if line.strip())
+        return f"<{_syslog_priority(record.levelno)}>{text}" if self.journal else text
+
+
+def writes_to_journal(stream: TextIO, env: Mapping[str, str] = os.environ) -> bool:
+    """True when `stream` is the journal stream systemd gave us ($JOURNAL_STREAM = device:inode)."""
+    value = env.get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(part) for part in value.split(":"))
+        stat = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (stat.st_dev, stat.st_ino) == (device, inode)
+
+
+def configure_logging(level: int, stream: TextIO | None = None, env: Mapping[str, str] = os.environ) -> None:
+    """The daemon's logs on stderr: plain lines without timestamps for journald or any non-terminal,
+    timestamps on a terminal. INFO carries counts, mailbox names and UIDs only, never an address,
+    a name or a subject."""
+    stream = stream or sys.stderr
+    journal = writes_to_journal(stream, env)
+    handler = logging.StreamHandler(stream)
+    if journal or "JOURNAL_STREAM" in env or not stream.isatty():
+        handler.setFormatter(OneLineFormatter(journal=journal))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # APScheduler logs every run at INFO: only its warnings (a missed run, a job still running), unless -v.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

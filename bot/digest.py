@@ -1,0 +1,137 @@
+"""The coordinators' digest: what happened since the previous one, per coordinator.
+
+`build` is a read of the database into plain data (sections of rows); the mail
+is rendered from templates_mail/digest/. No mail when nothing is new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import bilans, clock
+from bot.config import Config
+from bot.dossiers import STATUS_LABELS
+from bot.mails import Mail
+from bot.models import AvisRequest, Bilan, DigestState, Dossier, InboundMessage, Version
+from bot.outbox import enqueue
+from bot.rules import Rules
+
+SOON = timedelta(days=30)
+NOT_UNDERSTOOD = {"fiche_non_reconnue", "format_incorrect", "sans_expediteur", "erreur"}
+NOT_UNDERSTOOD_OUTCOMES = {"avis_refuse", "avis_incompris", "limite_atteinte", "erreur_interne", "statut_refuse"}
+# Sections in the order of the mail; the first ones are news, the others the state of things.
+NEWS = ("nouveaux", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
+TITLES = {
+    "nouveaux": "Nouveaux dossiers",
+    "versions": "Nouvelles versions (ce qui a changé)",
+    "avis_recus": "Avis de l'IEN reçus",
+    "decisions": "Décisions enregistrées",
+    "bilans_recus": "Bilans reçus",
+    "incompris": "Messages que l'assistant n'a pas compris (à regarder)",
+    "incomplets": "Dossiers incomplets (en attente d'une correction)",
+    "avis_en_attente": "Avis de l'IEN en attente",
+    "prets": "Prêts pour la troïka",
+    "bilans_bientot": "Bilans attendus dans les 30 jours",
+    "bilans_retard": "Bilans en retard",
+}
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class Digest:
+    coordinator: str
+    since: datetime
+    sections: dict[str, list[dict]] = field(default_factory=dict)
+
+    @property
+    def has_news(self) -> bool:
+        return any(self.sections.get(name) for name in NEWS)
+
+
+def _row(dossier: Dossier, detail: str = "") -> dict:
+    fields = dossier.current.fields if dossier.current else {}
+    return {"reference": dossier.reference, "intitule": fields.get("intitule") or "sans intitulé",
+            "structure": fields.get("structure") or "", "detail": detail}
+
+
+def _changes(rules: Rules, before: dict, after: dict) -> str:
+    changed = [f.label for f in rules.fields if before.get(f.key) != after.get(f.key)]
+    return ", ".join(changed) if changed else "aucun champ modifié (mise en page ou pièces jointes)"
+
+
+def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: datetime, today: date) -> Digest:
+    digest = Digest(coordinator, since)
+    mine = [d for d in session.scalars(select(Dossier).order_by(Dossier.year, Dossier.seq))
+            if coordinator in d.coordinators]
+    s = digest.sections
+    s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in mine if d.created_at > since]
+    s["versions"] = [
+        _row(d, f"version {v.number} : {_changes(rules, d.versions[v.number - 2].fields, v.fields)}")
+        for d in mine for v in d.versions if v.number > 1 and v.created_at > since
+    ]
+    s["avis_recus"] = [_row(d, f"{'favorable' if d.avis.status == 'favorable' else 'défavorable'}"
+                               + (f" — {d.avis.comment}" if d.avis.comment else ""))
+                       for d in mine if d.avis and d.avis.answered_at and d.avis.answered_at > since]
+    s["decisions"] = [_row(d, f"{STATUS_LABELS[d.status]}" + (f", {d.montant_accorde} €" if d.montant_accorde else ""))
+                      for d in mine if d.decided_at and d.decided_at > since]
+    s["bilans_recus"] = [_row(d, f"{bilans.label(b.kind)} {b.year}") for d in mine for b in d.bilans
+                         if b.received_at and b.received_at > since]
+    s["incompris"] = _not_understood(session, cfg, coordinator, since)
+    s["incomplets"] = [_row(d, f"{sum(f['severity'] == 'error' for f in d.current.findings)} point(s) à corriger")
+                       for d in mine if d.status == "incomplet"]
+    s["avis_en_attente"] = [
+        _row(d, f"demandé il y a {(today - d.avis.requested_at.astimezone(clock.PARIS).date()).days} jour(s), "
+                f"{d.avis.reminders_sent} rappel(s)")
+        for d in mine if d.status == "en_attente_avis" and d.avis and d.avis.status == "demande"
+    ]
+    s["prets"] = [_row(d) for d in mine if d.status == "pret_troika"]
+    waiting = [(d, b) for d in mine if d.status == "accepte" for b in d.bilans if b.received_at is None]
+    s["bilans_bientot"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {b.due:%d/%m/%Y}")
+                           for d, b in waiting if today <= b.due <= today + SOON]
+    s["bilans_retard"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {b.due:%d/%m/%Y}")
+                          for d, b in waiting if b.due < today]
+    return digest
+
+
+def _not_understood(session: Session, cfg: Config, coordinator: str, since: datetime) -> list[dict]:
+    mailboxes = [m.name for m in cfg.mailboxes if coordinator in m.coordinators]
+    rows = session.scalars(select(InboundMessage).where(
+        InboundMessage.mailbox.in_(mailboxes), InboundMessage.received_at > since).order_by(InboundMessage.id))
+    return [{"reference": m.mailbox, "intitule": (m.subject or "(sans objet)")[:80], "structure": m.from_addr or "",
+             "detail": m.outcome if m.outcome in NOT_UNDERSTOOD_OUTCOMES else m.classification}
+            for m in rows if m.classification in NOT_UNDERSTOOD or m.outcome in NOT_UNDERSTOOD_OUTCOMES]
+
+
+def coordinators(session: Session, cfg: Config) -> list[str]:
+    everyone = {c for m in cfg.mailboxes for c in m.coordinators}
+    everyone |= {c for d in session.scalars(select(Dossier)) for c in d.coordinators}
+    return sorted(everyone)
+
+
+def queue_digests(session: Session, cfg: Config, rules: Rules, today: date) -> int:
+    now, queued = clock.now(), 0
+    for coordinator in coordinators(session, cfg):
+        state = session.get(DigestState, coordinator)
+        digest = build(session, cfg, rules, coordinator, state.last_sent_at if state else EPOCH, today)
+        if not digest.has_news:
+            continue
+        sections = [{"title": TITLES[name], "rows": rows} for name, rows in digest.sections.items() if rows]
+        enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
+                              context={"today": today, "since": None if state is None else state.last_sent_at,
+                                       "sections": sections, "bot_name": cfg.bot.name}), cfg)
+        if state is None:
+            session.add(DigestState(coordinator=coordinator, last_sent_at=now))
+        else:
+            state.last_sent_at = now
+        queued += 1
+    return queued
+
+
+def send_digests(rt, today: date) -> int:
+    """Queue one digest per coordinator with news (the outbox sends them)."""
+    with rt.sessions.begin() as session:
+        return queue_digests(session, rt.cfg, rt.rules, today)

@@ -1,0 +1,356 @@
+"""`citebot export OUT.xlsx|OUT.csv`: one row per dossier for the troïka meeting.
+
+A pure part and two thin writers:
+
+- `rows(dossiers, rules)` gives one dict per dossier, column key -> Python value:
+  `Decimal` for amounts, `date` for dates, French labels for the status and the
+  options (labels of `rules/options.toml`, joined by ", "), text for the rest.
+  A missing amount or date is `None`; a missing text is "".
+- `totals(rows)` gives, per parcours, objectif stratégique and secteur, the number
+  of dossiers, the amount requested and the amount granted. A dossier with several
+  parcours (objectifs, secteurs) counts in each, so the lines of one heading do not
+  add up; the line "Tous les dossiers" counts each dossier once. The sheet says so.
+- `write_xlsx(path, rows, totals[, rules])`: sheet "Dossiers" (bold frozen header row, auto
+  filter, column widths, amounts as numbers formatted `#,##0.00 €`, dates as real
+  dates formatted `DD/MM/YYYY`) and sheet "Totaux" (the totals, then the note).
+- `write_csv(path, rows[, rules])` (rules give the headers): what a French coordinator
+  expects when double-clicking it in Excel or LibreOffice with French settings: UTF-8
+  with a BOM (so Excel
+  reads the accents), `;` as separator, amounts with a decimal comma and no
+  thousands separator ("1234,56", read back as a number), dates as "DD/MM/YYYY".
+  A text starting with = + - @ (or a tab / carriage return) gets a leading
+  apostrophe, so a spreadsheet never runs it as a formula (CSV injection).
+
+In the XLSX, every text cell is written as text, never as a formula, whatever it
+starts with: the porteurs write these values.
+
+Datetimes of the database are aware (UTC); the export shows Paris dates.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from bot.clock import PARIS
+from bot.dossiers import STATUS_LABELS
+from bot.models import Dossier
+from bot.rules import Rules, load_rules
+from bot.values import format_amount, format_date
+
+AMOUNT, DATE, TEXT = "amount", "date", "text"
+
+AVIS_LABELS = {"favorable": "favorable", "defavorable": "défavorable", "demande": "demandé"}
+DECISION_LABELS = {"accepte": "accepté", "refuse": "refusé"}
+BILAN_LABELS = {"mi_parcours": "mi-parcours", "definitif": "définitif"}
+
+AMOUNT_FORMAT = "#,##0.00 €"
+DATE_FORMAT = "DD/MM/YYYY"
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+GROUPS = "_groupes"  # key of each row holding what totals() counts: not a column
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: str = TEXT
+
+
+def columns(rules: Rules) -> tuple[Column, ...]:
+    """The columns in order; headers of form fields are the labels of rules/fields.toml."""
+    label = lambda key: rules.field(key).label  # noqa: E731
+    return (
+        Column("reference", "Référence"),
+        Column("statut", "Statut"),
+        Column("intitule", label("intitule")),
+        Column("structure", label("structure")),
+        Column("type_porteur", label("type_porteur")),
+        Column("referent", label("referent_nom")),
+        Column("courriel", label("referent_email")),
+        Column("parcours", label("parcours")),
+        Column("objectifs", label("objectifs")),
+        Column("secteurs", label("secteurs")),
+        Column("temps", label("temps")),
+        Column("recu_le", "Reçu le", DATE),
+        Column("date_debut", label("date_debut"), DATE),
+        Column("date_fin", label("date_fin"), DATE),
+        Column("cout_total", label("cout_total"), AMOUNT),
+        Column("montant_sollicite", label("montant_sollicite"), AMOUNT),
+        Column("repartition", label("repartition")),
+        Column("avis", "Avis de l'IEN"),
+        Column("decision", "Décision de la troïka"),
+        Column("montant_accorde", "Montant accordé", AMOUNT),
+        Column("bilans", "Bilans"),
+    )
+
+
+# --- the pure part -------------------------------------------------------------------------------
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _paris_date(instant: datetime | None) -> date | None:
+    return instant.astimezone(PARIS).date() if instant else None
+
+
+def _keys(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _positions(rules: Rules, option_list: str) -> dict[str, tuple[int, str]]:
+    return {o.key: (i, o.label) for i, o in enumerate(rules.options[option_list])}
+
+
+def _objectives(rules: Rules) -> dict[str, tuple[int, str]]:
+    codes = [o for t in rules.taxonomy for a in t.axes for o in a.objectives]
+    return {o.code: (i, f"{o.code} {o.title}") for i, o in enumerate(codes)}
+
+
+def _labelled(keys: list[str], known: dict[str, tuple[int, str]]) -> list[tuple[int, str]]:
+    """(position in the rules, label); an unknown key (rules changed since) comes last, as itself."""
+    return [known.get(k, (len(known), k)) for k in keys]
+
+
+def _repartition(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    parts = []
+    for year in sorted(value, key=str):
+        amount = _amount(value[year])
+        parts.append(f"{year} : {format_amount(amount) if amount is not None else '?'}")
+    return " ; ".join(parts)
+
+
+def _bilans(dossier: Dossier) -> str:
+    parts = []
+    for b in sorted(dossier.bilans, key=lambda b: (b.due, b.year, b.kind)):
+        what = f"{BILAN_LABELS.get(b.kind, b.kind)} {b.year}"
+        if b.received_at is not None:
+            parts.append(f"{what} : reçu le {format_date(_paris_date(b.received_at))}")
+        else:
+            parts.append(f"{what} : attendu le {format_date(b.due)}")
+    return " ; ".join(parts)
+
+
+def _joined(labelled: list[tuple[int, str]]) -> str:
+    return ", ".join(label for _, label in labelled)
+
+
+def row(dossier: Dossier, rules: Rules) -> dict[str, Any]:
+    current = dossier.current
+    fields = current.fields if current else {}
+    first = dossier.versions[0] if dossier.versions else None
+
+    def options(key: str) -> list[tuple[int, str]]:
+        return _labelled(_keys(fields.get(key)), _positions(rules, rules.field(key).options))
+
+    parcours, secteurs = options("parcours"), options("secteurs")
+    objectifs = _keys(fields.get("objectifs"))
+    avis = dossier.avis
+    return {
+        "reference": dossier.reference,
+        "statut": STATUS_LABELS.get(dossier.status, dossier.status),
+        "intitule": fields.get("intitule") or "",
+        "structure": fields.get("structure") or "",
+        "type_porteur": _joined(options("type_porteur")),
+        "referent": fields.get("referent_nom") or "",
+        "courriel": fields.get("referent_email") or "",
+        "parcours": _joined(parcours),
+        "objectifs": ", ".join(objectifs),
+        "secteurs": _joined(secteurs),
+        "temps": _joined(options("temps")),
+        "recu_le": _paris_date(first.created_at if first else dossier.created_at),
+        "date_debut": _date(fields.get("date_debut")),
+        "date_fin": _date(fields.get("date_fin")),
+        "cout_total": _amount(fields.get("cout_total")),
+        "montant_sollicite": _amount(fields.get("montant_sollicite")),
+        "repartition": _repartition(fields.get("repartition")),
+        "avis": AVIS_LABELS.get(avis.status, avis.status) if avis else "",
+        "decision": DECISION_LABELS.get(dossier.status, ""),
+        "montant_accorde": _amount(dossier.montant_accorde),
+        "bilans": _bilans(dossier),
+        GROUPS: {
+            "parcours": parcours,
+            "objectifs": _labelled(objectifs, _objectives(rules)),
+            "secteurs": secteurs,
+        },
+    }
+
+
+def rows(dossiers: Iterable[Dossier], rules: Rules) -> list[dict[str, Any]]:
+    """One dict per dossier (read inside the session: avis and bilans are loaded lazily)."""
+    return [row(d, rules) for d in dossiers]
+
+
+@dataclass(frozen=True)
+class Total:
+    label: str
+    dossiers: int
+    sollicite: Decimal
+    accorde: Decimal
+
+
+TOTAL_HEADINGS = {"ensemble": "Ensemble", "parcours": "Parcours", "objectifs": "Objectif stratégique",
+                  "secteurs": "Secteur"}
+NOT_GIVEN = "non renseigné"
+TOTALS_HEADERS = ("Rubrique", "Catégorie", "Dossiers", "Montant sollicité", "Montant accordé")
+TOTALS_NOTE = ("Un dossier qui relève de plusieurs parcours, objectifs ou secteurs "
+               "est compté dans chacun : les lignes d'une même rubrique ne s'additionnent donc pas. "
+               "La ligne « Tous les dossiers » compte chaque dossier une fois. "
+               "Montant accordé : décisions de la troïka enregistrées.")
+
+
+def _total(label: str, group: list[dict]) -> Total:
+    return Total(label, len(group),
+                 sum((r["montant_sollicite"] or Decimal(0) for r in group), Decimal("0.00")),
+                 sum((r["montant_accorde"] or Decimal(0) for r in group), Decimal("0.00")))
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, list[Total]]:
+    """Per heading ("ensemble", "parcours", "objectifs", "secteurs"), its lines in the order of the rules;
+    dossiers without any value for a heading are one "non renseigné" line."""
+    result = {"ensemble": [_total("Tous les dossiers", rows)]}
+    for heading in ("parcours", "objectifs", "secteurs"):
+        members: dict[tuple[int, str], list[dict]] = {}
+        missing = []
+        for r in rows:
+            categories = dict.fromkeys(r[GROUPS][heading])  # once per dossier, in order
+            if not categories:
+                missing.append(r)
+            for category in categories:
+                members.setdefault(category, []).append(r)
+        lines = [_total(label, members[(pos, label)]) for pos, label in sorted(members)]
+        if missing:
+            lines.append(_total(NOT_GIVEN, missing))
+        result[heading] = lines
+    return result
+
+
+# --- the writers ---------------------------------------------------------------------------------
+
+
+def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[Total]],
+               rules: Rules | None = None) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    bold = Font(bold=True)
+    top = Alignment(vertical="top")
+
+    def put(sheet, r: int, c: int, value: Any, kind: str = TEXT):
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value) or None
+        cell = sheet.cell(row=r, column=c, value=value)
+        if cell.data_type == "f":  # a porteur's text starting with "=": text, never a formula
+            cell.data_type = "s"
+        if kind == AMOUNT:
+            cell.number_format = AMOUNT_FORMAT
+        elif kind == DATE:
+            cell.number_format = DATE_FORMAT
+        cell.alignment = top
+        return cell
+
+    def width(value: Any, kind: str) -> int:
+        if kind == AMOUNT:
+            return 14
+        if kind == DATE:
+            return 12
+        return max((len(line) for line in str(value or "").splitlines()), default=0)
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Dossiers"
+    cols = columns(rules or load_rules())
+    widths = [len(c.header) for c in cols]
+    for c, col in enumerate(cols, 1):
+        put(sheet, 1, c, col.header).font = bold
+    for r, values in enumerate(rows, 2):
+        for c, col in enumerate(cols, 1):
+            put(sheet, r, c, values[col.key], col.kind)
+            widths[c - 1] = max(widths[c - 1], width(values[col.key], col.kind))
+    for c, w in enumerate(widths, 1):
+        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 2, 10), 60)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{len(rows) + 1}"
+
+    sums = book.create_sheet("Totaux")
+    for c, header in enumerate(TOTALS_HEADERS, 1):
+        put(sums, 1, c, header).font = bold
+    r = 2
+    for heading, lines in totals.items():
+        for line in lines:
+            put(sums, r, 1, TOTAL_HEADINGS.get(heading, heading))
+            put(sums, r, 2, line.label)
+            put(sums, r, 3, line.dossiers)
+            put(sums, r, 4, line.sollicite, AMOUNT)
+            put(sums, r, 5, line.accorde, AMOUNT)
+            r += 1
+    put(sums, r + 1, 1, TOTALS_NOTE).font = Font(italic=True)
+    for letter, w in zip("ABCDE", (22, 60, 10, 20, 20)):
+        sums.column_dimensions[letter].width = w
+    sums.freeze_panes = "A2"
+    book.save(path)
+
+
+def csv_value(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == AMOUNT:
+        return f"{value:.2f}".replace(".", ",")
+    if kind == DATE:
+        return format_date(value)
+    text = str(value)
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], rules: Rules | None = None) -> None:
+    cols = columns(rules or load_rules())
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f, delimiter=";", quoting=csv.QUOTE_MINIMAL)
+        out.writerow([c.header for c in cols])
+        for values in rows:
+            out.writerow([csv_value(values[c.key], c.kind) for c in cols])
+
+
+SUFFIXES = (".xlsx", ".csv")
+
+
+def export(path: Path, dossiers: Iterable[Dossier], rules: Rules) -> int:
+    """Write the file the suffix asks for; the number of dossiers written."""
+    data = rows(dossiers, rules)
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        write_xlsx(path, data, totals(data), rules)
+    elif suffix == ".csv":
+        write_csv(path, data, rules)
+    else:
+        raise ValueError(suffix)
+    return len(data)
