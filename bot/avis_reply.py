@@ -80,15 +80,20 @@ LANGUAGES = ("fr", "en")  # mail-parser-reply: French headers first, English as 
 MAX_ATTRIBUTION_CHARS = 400  # a longer "line" is prose, not an attribution
 ATTRIBUTION_WRAP_LINES = 3  # a wrapped attribution is joined over at most this many lines
 SIGNATURE_NAME_WORDS = 5  # a name-like signature line has at most this many words
+SIGNATURE_MAX_WORDS = 12  # a signature line has at most this many words
 # A reply body is read up to this many characters (a reply is a few lines, a long
 # quote history a few pages): this bounds the time spent on a hostile message.
 MAX_TEXT_CHARS = 300_000
+MAX_LIBRARY_LINE_CHARS = 300  # see _library_split
 MAX_SIGNATURE_LINE_CHARS = 200  # a longer line is no footer, closing or signature line
 QUESTION_LOOKAHEAD = 60  # tokens: an expression whose sentence ends with "?" within them is a question
 
 
 @dataclass(frozen=True)
 class Decision:
+    """The avis read in a reply: "favorable", "defavorable", or "unclear" (both,
+    neither, or a doubtful expression: ask again, tell the coordinators)."""
+
     kind: Kind
     comment: str = ""  # the rest of the new text: substance only, "" when nothing
     evidence: str = ""  # the expressions read, as written, joined by " ; " ("" when none)
@@ -290,9 +295,10 @@ def _join_wrapped_attributions(lines: list[str], vocab: Vocabulary) -> list[str]
 
 def normalise(text: str, vocab: Vocabulary | None = None) -> str:
     """The body with the shapes mail-parser-reply misses made plain (see the
-    module docstring, step 1). Nothing is removed but invisible characters."""
+    module docstring, step 1). Nothing is removed but invisible characters and
+    the spaces that end lines (format=flowed)."""
     vocab = vocab or load_vocabulary()
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _INVISIBLE.sub("", _SPACES.sub(" ", text))
     lines = [_FR_FIELD_NO_SPACE.sub(r"\1\2\3 :", line.rstrip()) for line in text.split("\n")]
     lines = _join_wrapped_attributions(lines, vocab)
@@ -344,14 +350,31 @@ def _own_part(lines: Sequence[str], vocab: Vocabulary) -> list[str]:
 
 
 def _library_split(text: str) -> str:
-    """The first reply that mail-parser-reply finds in `text`, signature kept."""
+    """The first reply that mail-parser-reply finds in `text`, signature kept.
+
+    Its attribution patterns take a time quadratic in the length of a line that
+    starts with "Le" or "On": longer lines than MAX_LIBRARY_LINE_CHARS (no header
+    is that long) are swapped for placeholders while it runs."""
     if not text.strip():
         return ""
+    long_lines: dict[str, str] = {}
+
+    def placeholder(line: str) -> str:
+        if len(line) <= MAX_LIBRARY_LINE_CHARS:
+            return line
+        key = f"\x00{len(long_lines)}\x00"
+        long_lines[key] = line.strip()
+        return key
+
+    guarded = "\n".join(placeholder(line) for line in text.split("\n"))
     try:
-        message = EmailMessage(text, languages=list(LANGUAGES), keep_hyphen_lists=True).read()
+        message = EmailMessage(guarded, languages=list(LANGUAGES), keep_hyphen_lists=True).read()
+        reply = message.replies[0].full_body if message.replies else guarded
     except Exception:  # never let a third-party regex failure lose the reply
-        return text
-    return message.replies[0].full_body if message.replies else text
+        reply = guarded
+    for key, line in long_lines.items():
+        reply = reply.replace(key, line)
+    return reply
 
 
 # -- step 4: footers, closings, signatures ------------------------------------------
@@ -406,6 +429,14 @@ def _is_name_like(line: str) -> bool:
     return all(w[0].isupper() or w.lower() in _PARTICLES for w in words)
 
 
+def _is_sentence(line: str) -> bool:
+    """Prose rather than a signature line: three words or more ending with ". ! ?"
+    after a word ("Merci de voir avec la circonscription."), or a long line."""
+    words = len(line.split())
+    ends_a_sentence = bool(re.search(r"[^\W\d_]{3,}\s*[.!?…]+\s*$", line))
+    return (words >= 3 and ends_a_sentence) or words > SIGNATURE_MAX_WORDS
+
+
 def _drop_signature(lines: list[str], vocab: Vocabulary) -> list[str]:
     """Drop a trailing block of blank, name-like and signature lines when it holds a
     signature marker, or when it is one or two short name lines under other text."""
@@ -417,7 +448,8 @@ def _drop_signature(lines: list[str], vocab: Vocabulary) -> list[str]:
         if not text:
             start -= 1
             continue
-        if len(text) > MAX_SIGNATURE_LINE_CHARS or _has_decision_words(_words_of(line), vocab):
+        if (len(text) > MAX_SIGNATURE_LINE_CHARS or _is_sentence(line)
+                or _has_decision_words(_words_of(line), vocab)):
             break
         if any(p.search(text) for p in vocab.signature_markers):
             markers += 1
@@ -501,7 +533,8 @@ def _matches_at(tokens: Sequence[_Token], i: int, target: tuple[str, ...], used:
                for k, word in enumerate(target))
 
 
-def _find_all(tokens: Sequence[_Token], phrases: Sequence[tuple[str, ...]], used: list[bool]) -> list[tuple[int, int]]:
+def _find_all(tokens: Sequence[_Token], phrases: Sequence[tuple[str, ...]],
+              used: list[bool]) -> list[tuple[int, int]]:
     """Spans of `phrases` (longest first) on tokens not used yet; marks them used."""
     where: dict[str, list[int]] = {}
     for i, token in enumerate(tokens):
@@ -632,7 +665,9 @@ def _read(tokens: list[_Token], vocab: Vocabulary) -> list[_Match]:
     # both before favorable (the "favorable" of "défavorable", "peu favorable").
     read_group(vocab.defavorable, "defavorable", "doubtful")
     matches.extend(_Match(s, e, "doubtful") for s, e in _find_all(tokens, vocab.unclear, used))
-    read_group(vocab.favorable_negative_form, "favorable", "favorable")
+    # negative in form ("je n'ai aucune objection"): never judged for a negation
+    negative_in_form = _find_all(tokens, vocab.favorable_negative_form, used)
+    with_negation(negative_in_form, "favorable", "favorable", check=False)
     read_group(vocab.favorable, "favorable", "defavorable")
 
     covered = [False] * len(tokens)
@@ -665,7 +700,8 @@ def _comment(text: str, tokens: Sequence[_Token], matches: Sequence[_Match], kin
     for m in matches:
         for k in range(m.start, m.end):
             covered[k] = True
-    decision_lines = {tokens[m.start].line for m in matches if m.kind != "neutral"}
+    decision_lines = {tokens[k].line for m in matches if m.kind != "neutral"
+                      for k in range(m.start, m.end)}
     lines = _by_line(tokens)
     kept = []
     for index, line in enumerate(text.split("\n")):

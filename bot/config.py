@@ -714,9 +714,9 @@ def _credential_file(written: str, key: str, env: Mapping[str, str]) -> Path:
                         "(par exemple « %d/imap-en »).")
     folder = env.get("CREDENTIALS_DIRECTORY")
     if not folder:
-        raise _bad(key, f"{_q(written)} désigne un identifiant systemd, mais la variable CREDENTIALS_DIRECTORY "
-                        "n'est pas définie : lancez citebot par son service systemd (LoadCredential=), "
-                        "ou indiquez le chemin du fichier.")
+        raise _bad(key, f"{_q(written)} désigne un identifiant systemd, mais la variable "
+                        "CREDENTIALS_DIRECTORY n'est pas définie : lancez citebot par son service systemd "
+                        "(LoadCredential=), ou indiquez le chemin du fichier.")
     return Path(folder) / name
 
 

@@ -47,7 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import clock
-from bot.outbox import send_pending
+from bot.outbox import SendReport, send_pending
 from bot.poller import Runtime, poll_once
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,11 @@ def _send(rt: Runtime) -> None:
 
 def poll_job(rt: Runtime) -> None:
     report = poll_once(rt)  # sends the outbox after the mailboxes
-    sending = report.sending
-    level = logging.INFO if report.handled or (sending and (sending.sent or sending.failed)) else logging.DEBUG
+    sending = report.sending or SendReport()
+    level = logging.INFO if report.handled or sending.sent or sending.failed else logging.DEBUG
     log.log(level, "poll: %d handled, %d skipped, %d mailbox(es) unreachable; outbox: %d sent, %d deferred, "
             "%d failed", report.handled, report.skipped, len(report.unreachable),
-            sending.sent if sending else 0, sending.retrying if sending else 0, sending.failed if sending else 0)
+            sending.sent, sending.retrying, sending.failed)
 
 
 def outbox_job(rt: Runtime) -> None:
@@ -147,7 +147,8 @@ def digest_job(rt: Runtime) -> None:
 
 
 def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[[], None]:
-    """The job as the scheduler runs it: skipped once a stop is asked; an exception is logged, never raised."""
+    """The job as the scheduler runs it: skipped once a stop is asked; an exception is logged,
+    never raised."""
 
     def run() -> None:
         if rt.stopping.is_set():
@@ -181,7 +182,8 @@ def build_scheduler(rt: Runtime, now: datetime | None = None) -> BackgroundSched
     add("poll", IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz), schedule.poll_seconds,
         next_run_time=now or datetime.now(tz))
     add("outbox", IntervalTrigger(seconds=OUTBOX_SECONDS, timezone=tz), OUTBOX_SECONDS)
-    add("reminders", CronTrigger(hour=reminders.hour, minute=reminders.minute, timezone=tz), DAILY_GRACE_SECONDS)
+    add("reminders", CronTrigger(hour=reminders.hour, minute=reminders.minute, timezone=tz),
+        DAILY_GRACE_SECONDS)
     # Day names ("mon-fri"), never numbers: APScheduler counts Monday as 0, crontab as 1 (facts.md).
     add("digest", CronTrigger(day_of_week=digest.day_of_week or "*", hour=digest.hour, minute=digest.minute,
                               timezone=tz), DAILY_GRACE_SECONDS)
@@ -219,7 +221,8 @@ def run(rt: Runtime, lock_fd: int) -> int:
 
 def _syslog_priority(level: int) -> int:
     """sd-daemon(3) priorities: 3 error, 4 warning, 6 info, 7 debug."""
-    for threshold, priority in ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6)):
+    thresholds = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+    for threshold, priority in thresholds:
         if level >= threshold:
             return priority
     return 7

@@ -112,6 +112,10 @@ class ImapSource:
                     self.client.expunge([int(uid)])
         except (OSError, socket.timeout, ssl.SSLError) as exc:
             raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith(("imaplib", "imapclient")):  # a protocol error (NO, BAD, BYE)
+                raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
+            raise
 
     def close(self) -> None:
         try:

@@ -69,6 +69,8 @@ class PollReport:
 def poll_once(rt: Runtime) -> PollReport:
     report = PollReport()
     for mailbox in rt.cfg.mailboxes:
+        if rt.stopping.is_set():
+            break  # the daemon is stopping: the other mailboxes wait for the next start
         try:
             poll_mailbox(rt, mailbox, report)
         except MailboxUnavailable as exc:

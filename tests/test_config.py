@@ -518,7 +518,8 @@ def test_a_password_file_may_name_a_systemd_credential(tmp_path, written):
     credentials = tmp_path / "run" / "credentials" / "citebot.service"
     credentials.mkdir(parents=True)
     (credentials / "smtp").write_text(SECRET + "\n")
-    config = load(tmp_path, smtp_with(f'password_file = "{written}"'), {"CREDENTIALS_DIRECTORY": str(credentials)})
+    env = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    config = load(tmp_path, smtp_with(f'password_file = "{written}"'), env)
     assert config.smtp.password == SECRET
 
 
