@@ -23,7 +23,7 @@ from bot.avis_reply import read_decision
 from bot.config import Config
 from bot.mailparse import Incoming
 from bot.mails import Attachment, Mail
-from bot.models import AvisRequest, Document, Dossier, Event
+from bot.models import AvisRequest, Document, Dossier, Event, Outbox
 from bot.outbox import enqueue
 from bot.references import find_references
 from bot.report import display_value
@@ -32,6 +32,8 @@ from bot.rules import Rules
 log = logging.getLogger(__name__)
 
 MAX_REMINDERS = 3
+# Our mails that belong to an avis thread (their Message-IDs are kept on the request).
+THREAD_KINDS = ("avis_demande", "avis_relance", "avis_mise_a_jour", "avis_incompris")
 _CODE = re.compile(r"\(code ([0-9a-f]{12})\)", re.I)
 # What the IEN sees of the project (workflow.md); the description comes whole below.
 SUMMARY_FIELDS = ("structure", "intitule", "public_vise", "nb_beneficiaires", "date_debut", "date_fin",
@@ -138,9 +140,14 @@ def match_request(session: Session, message: Incoming, prefix: str) -> AvisReque
     """The request a message answers: by its threading headers, or by reference and code in the subject."""
     ids = {i for i in (message.in_reply_to, *message.references) if i}
     if ids:
-        for avis in session.scalars(select(AvisRequest).order_by(AvisRequest.id.desc())):
-            if ids & set(avis.message_ids):
-                return avis
+        # Our mails are in the outbox (Message-ID indexed): find the thread's dossier there.
+        dossier_ids = session.scalars(select(Outbox.dossier_id).where(
+            Outbox.message_id.in_(ids), Outbox.kind.in_(THREAD_KINDS)).distinct())
+        for dossier_id in dossier_ids:
+            for avis in session.scalars(select(AvisRequest).where(AvisRequest.dossier_id == dossier_id)
+                                        .order_by(AvisRequest.id.desc())):
+                if ids & set(avis.message_ids):
+                    return avis
     codes = {c.lower() for c in _CODE.findall(message.subject or "")}
     if codes:
         references = set(find_references(message.subject, prefix))

@@ -67,17 +67,58 @@ class PollReport:
 
 
 def poll_once(rt: Runtime) -> PollReport:
+    """Every mailbox once; the outbox is sent meanwhile (answers go out while a
+    backlog is read), then once more at the end."""
     report = PollReport()
-    for mailbox in rt.cfg.mailboxes:
-        if rt.stopping.is_set():
-            break  # the daemon is stopping: the other mailboxes wait for the next start
-        try:
-            poll_mailbox(rt, mailbox, report)
-        except MailboxUnavailable as exc:
-            log.error("mailbox %s unreachable: %s", mailbox.name, exc)
-            report.unreachable.append(mailbox.name)
-    report.sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    drainer = _OutboxDrainer(rt)
+    drainer.start()
+    try:
+        for mailbox in rt.cfg.mailboxes:
+            if rt.stopping.is_set():
+                break  # the daemon is stopping: the other mailboxes wait for the next start
+            try:
+                poll_mailbox(rt, mailbox, report)
+            except MailboxUnavailable as exc:
+                log.error("mailbox %s unreachable: %s", mailbox.name, exc)
+                report.unreachable.append(mailbox.name)
+    finally:
+        report.sending = drainer.finish()
     return report
+
+
+class _OutboxDrainer(threading.Thread):
+    """Sends the outbox while the mailboxes are read. Each row is still sent and
+    recorded in its own transaction (bot.outbox); an error here is raised again
+    in the polling thread by finish()."""
+
+    def __init__(self, rt: Runtime):
+        super().__init__(name="outbox", daemon=True)
+        self.rt, self.done, self.error = rt, threading.Event(), None
+        self.total = SendReport()
+
+    def _send(self) -> SendReport:
+        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg.bot.address)
+        for name in ("sent", "retrying", "failed"):
+            setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
+        self.total.unreachable |= sent.unreachable
+        return sent
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set() and not self.total.unreachable:
+                if not self._send().sent:
+                    self.done.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001 — handed over to the polling thread
+            self.error = exc
+
+    def finish(self) -> SendReport:
+        self.done.set()
+        self.join()
+        if self.error is not None:
+            raise self.error
+        if not self.total.unreachable:
+            self._send()  # what the last messages queued
+        return self.total
 
 
 def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> None:
@@ -132,17 +173,16 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
 def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
     """Classify and handle one message, committed. False when it was handled before."""
     digest = storage.sha256(raw)
+    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
         if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)):
             return False
         if session.scalar(select(InboundMessage.id).where(InboundMessage.mailbox == mailbox.name,
                                                           InboundMessage.sha256 == digest)):
-            session.add(_inbound(mailbox, uidvalidity, uid, digest, "", None, "doublon", "deja_traite"))
+            session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "doublon", "deja_traite"))
             return False
-    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
-    message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
-    with rt.sessions.begin() as session:
         inbound = _inbound(mailbox, uidvalidity, uid, digest, raw_path, message, "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
