@@ -26,15 +26,18 @@ def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def runtime(ctx: click.Context):
-    """Configuration, database (migrated) and rules; one French line and exit 2 on a bad configuration."""
+def runtime(ctx: click.Context, secrets: bool = True):
+    """Configuration, database (migrated) and rules; one French line and exit 2 on a bad configuration.
+
+    Commands that only read or change the database pass secrets=False: they work
+    without the mail servers' passwords (outside the service's credentials)."""
     from bot.config import ConfigError, load_config
     from bot.db import open_database
     from bot.poller import Runtime
     from bot.rules import load_rules
 
     try:
-        cfg = load_config(ctx.obj["config_path"])
+        cfg = load_config(ctx.obj["config_path"], secrets=secrets)
     except ConfigError as exc:
         click.echo(f"Configuration refusée — {exc}", err=True)
         sys.exit(2)
@@ -145,7 +148,7 @@ def dossiers_list(ctx: click.Context, status: str | None, as_json: bool) -> None
     """La liste des dossiers."""
     from bot import dossiers as views
 
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
         found = views.list_dossiers(session, status)
         if as_json:
@@ -164,7 +167,7 @@ def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     """Un dossier : versions, constats, événements, documents, courriels."""
     from bot import dossiers as views
 
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
         dossier = views.find(session, reference)
         if dossier is None:
@@ -269,7 +272,7 @@ def outbox_list(ctx: click.Context) -> None:
     from bot.models import Dossier
     from bot.outbox import held
 
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
         rows = held(session)
         if not rows:
@@ -299,7 +302,7 @@ def outbox_cancel(ctx: click.Context, row_id: int) -> None:
 def _outbox_action(ctx: click.Context, row_id: int, action: str, done: str) -> None:
     from bot import outbox as box
 
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=action == "release")  # releasing sends
     try:
         with rt.sessions.begin() as session:
             getattr(box, action)(session, row_id)
@@ -326,7 +329,7 @@ def export(ctx: click.Context, out: Path) -> None:
     if not out.parent.is_dir():
         click.echo(f"Impossible d'écrire {out} : le dossier {out.parent} n'existe pas.", err=True)
         sys.exit(1)
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=False)
     try:
         with rt.sessions() as session:
             count = write_export(out, views.list_dossiers(session), rt.rules)
@@ -345,7 +348,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Applique les migrations (aussi fait automatiquement au démarrage)."""
-    rt = runtime(ctx)
+    rt = runtime(ctx, secrets=False)
     click.echo(f"Base de données à jour ({rt.cfg.bot.database_url.split('://')[0]}).")
 
 

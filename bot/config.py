@@ -496,13 +496,18 @@ def find_config_path(path: Path | str | None = None, env: Mapping[str, str] = os
     return Path(DEFAULT_FILE)
 
 
-def load_config(path: Path | str | None = None, env: Mapping[str, str] = os.environ) -> Config:
-    """Read, check and resolve the configuration file. Raises ConfigError (one French line)."""
+def load_config(path: Path | str | None = None, env: Mapping[str, str] = os.environ,
+                secrets: bool = True) -> Config:
+    """Read, check and resolve the configuration file. Raises ConfigError (one French line).
+
+    With secrets=False the passwords are not read (they stay None): commands that
+    only read the database (dossiers, export…) then work outside the service's
+    credentials, e.g. `%d/…` files that only systemd provides."""
     path = find_config_path(path, env)
     shown = str(path)
     try:
         data = _read_toml(path)
-        return _build(data, Path(os.path.abspath(path)), env)
+        return _build(data, Path(os.path.abspath(path)), env, secrets)
     except _Invalid as problem:
         raise ConfigError(shown, problem.text, problem.key) from None
 
@@ -535,7 +540,7 @@ def _syntax_message(detail: str) -> str:
     return f"erreur de syntaxe TOML {where} ({reason})."
 
 
-def _build(data: dict, config_file: Path, env: Mapping[str, str]) -> Config:
+def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool = True) -> Config:
     base = config_file.parent
     _reject_unknown(data, list(SCHEMA), "")
     for name, section in SCHEMA.items():
@@ -549,7 +554,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str]) -> Config:
 
     smtp = _section(data["smtp"], "smtp", base)
     _finish_server(smtp, _SMTP_PORTS)
-    smtp["password"] = _smtp_password(smtp, env)
+    smtp["password"] = _smtp_password(smtp, env, secrets)
 
     tables = data["mailbox"]
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -561,7 +566,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str]) -> Config:
         where = f"mailbox[{number}]"
         box = _section(table, where, base, schema_name="mailbox")
         _finish_server(box, _IMAP_PORTS)
-        box["password"] = _resolve_password(box, where, env, needed=box["kind"] == "imap")
+        box["password"] = _resolve_password(box, where, env, needed=secrets and box["kind"] == "imap")
         mailboxes.append(MailboxConfig(**_tuples(box)))
     _check_mailboxes(mailboxes)
 
@@ -720,11 +725,11 @@ def _credential_file(written: str, key: str, env: Mapping[str, str]) -> Path:
     return Path(folder) / name
 
 
-def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str]) -> str | None:
+def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str], secrets: bool = True) -> str | None:
     has_source = any(smtp[k] is not None for k in _PASSWORD_KEYS)
     if smtp["transport"] == "smtp" and has_source and smtp["username"] is None:
         raise _bad("smtp.username", "valeur obligatoire quand un mot de passe est indiqué.")
-    needed = smtp["transport"] == "smtp" and smtp["username"] is not None
+    needed = secrets and smtp["transport"] == "smtp" and smtp["username"] is not None
     return _resolve_password(smtp, "smtp", env, needed=needed)
 
 

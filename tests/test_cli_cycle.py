@@ -95,3 +95,15 @@ def test_demo_runs_a_whole_cycle_without_any_server(tmp_path):
     assert "ien.lievin@ac-lille.fr : [CE-" in proc.stdout and "Demande d'avis" in proc.stdout
     assert "Votre fiche projet doit être un fichier Word" in proc.stdout
     assert proc.stdout.count("prêt pour la troïka") == 1 and "incomplet" in proc.stdout
+
+
+def test_reading_commands_work_without_the_mail_passwords(bot):
+    bot.deliver(mail(attachments=[("a.docx", fiche_bytes())]))
+    citebot(bot, "poll", "--once")
+    without = {"TEST_EN_PASSWORD": "", "TEST_VILLE_PASSWORD": ""}
+    listed = citebot(bot, "dossiers", "list", "--json", env_extra=without)
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 1
+    assert citebot(bot, "db", "upgrade", env_extra=without).returncode == 0
+    refused = citebot(bot, "poll", "--once", env_extra=without)
+    assert refused.returncode == 2 and "TEST_EN_PASSWORD" in refused.stderr  # polling needs them
