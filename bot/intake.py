@@ -184,7 +184,9 @@ class Intake:
             if earlier is not None:
                 outcomes.append(self._already_received(file, earlier))
                 continue
-            if referred is not None and referred.status in OPEN_STATUSES | {"avis_defavorable"} and referred not in dossiers:
+            # A fiche about a dossier is its new version, whatever its status (a decided
+            # dossier keeps its decision: _add_version only moves open statuses).
+            if referred is not None and referred not in dossiers:
                 dossier = referred
                 outcomes.append("nouvelle_version")
             else:

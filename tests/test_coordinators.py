@@ -190,3 +190,12 @@ def test_a_stranger_asking_for_a_status_learns_nothing(bot):
     bot.poll()
     assert sent_of(bot, "statut_dossier") == []
     assert bot.inbound()[-1].outcome == "statut_refuse"
+
+
+def test_a_new_fiche_for_a_decided_dossier_is_a_version_and_keeps_the_decision(bot):
+    reference = filed(bot)
+    cli(bot, "decide", reference, "accepte")
+    bot.deliver(mail(subject=f"Fiche mise à jour {reference}", attachments=[("v2.docx", fiche_bytes(nb_beneficiaires="52"))]))
+    bot.poll()
+    [d] = bot.dossiers()
+    assert d.status == "accepte" and [v.number for v in d.versions] == [1, 2]
