@@ -75,7 +75,7 @@ def python_docx_alone(path: Path, rules) -> None:
     for t in doc.tables:
         for row in t.rows:
             for cell in row.cells:
-                cell.text
+                _ = cell.text  # what is measured: reading every cell
 
 
 def timed(func, *args) -> float:

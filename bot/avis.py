@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,12 +22,13 @@ from bot import clock
 from bot.avis_reply import read_decision
 from bot.config import Config
 from bot.mailparse import Incoming
-from bot.mails import Attachment, Mail
+from bot.mails import Attachment, Mail, datetime_fr
 from bot.models import AvisRequest, Document, Dossier, Event, Outbox
 from bot.outbox import enqueue
 from bot.references import find_references
 from bot.report import display_value
 from bot.rules import Rules
+from bot.values import format_amount, format_date, parse_amount
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ def _base_context(cfg: Config, dossier: Dossier, avis: AvisRequest) -> dict:
 
 
 def _display(rules: Rules, key: str, value) -> str:
-    from bot.values import format_amount, format_date, parse_amount
-
+    """A stored (JSON) field value as the IEN reads it."""
     if value in (None, [], {}):
         return "—"
     field = rules.field(key)
@@ -113,14 +113,8 @@ def new_version_sent(session: Session, cfg: Config, rules: Rules, dossier: Dossi
         note_coordinators(session, cfg, dossier, "Fiche modifiée après l'avis de l'IEN",
                           f"Le porteur a envoyé la version {dossier.current.number} de sa fiche après l'avis "
                           f"{'favorable' if avis.status == 'favorable' else 'défavorable'} de l'IEN "
-                          f"(rendu le {clock_fr(avis.answered_at)}). Cet avis reste enregistré ; vérifiez "
+                          f"(rendu le {datetime_fr(avis.answered_at)}). Cet avis reste enregistré ; vérifiez "
                           "si les modifications justifient de le solliciter à nouveau.")
-
-
-def clock_fr(value: datetime | None) -> str:
-    from bot.mails import _datetime_fr
-
-    return _datetime_fr(value) if value else "—"
 
 
 def note_coordinators(session: Session, cfg: Config, dossier: Dossier, title: str, text: str) -> None:

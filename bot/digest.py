@@ -16,7 +16,7 @@ from bot import bilans, clock
 from bot.config import Config
 from bot.dossiers import STATUS_LABELS
 from bot.mails import Mail
-from bot.models import AvisRequest, Bilan, DigestState, Dossier, InboundMessage, Version
+from bot.models import DigestState, Dossier, InboundMessage
 from bot.outbox import enqueue
 from bot.rules import Rules
 

@@ -48,11 +48,12 @@ class Mail:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _datetime_fr(value: datetime) -> str:
+def datetime_fr(value: datetime) -> str:
+    """« 26 novembre 2026 à 15:05 », Paris time."""
     return babel_datetime(value.astimezone(PARIS), "d MMMM yyyy 'à' HH:mm", locale="fr_FR")
 
 
-def _date_fr(value) -> str:
+def date_fr(value) -> str:
     return format_date(value, "d MMMM yyyy", locale="fr_FR")
 
 
@@ -70,7 +71,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
     )
-    env.filters.update(datetime_fr=_datetime_fr, date_fr=_date_fr, euros=_euros)
+    env.filters.update(datetime_fr=datetime_fr, date_fr=date_fr, euros=_euros)
     return env
 
 

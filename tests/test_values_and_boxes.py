@@ -1,7 +1,7 @@
 """Value formats and check-box styles of the spec (fiche-projet.md)."""
 
 import pytest
-from docx_factory import docx, label_table, legacy_box, p, r, sym, tbl, tc, tr, w14_box
+from docx_factory import docx, legacy_box, p, r, sym, tbl, tc, tr, w14_box
 from sample_fiche import MATERIEL_ROWS, PAIRS, REPARTITION_ROWS
 
 NBSP, NNBSP = "\u00a0", "\u202f"
