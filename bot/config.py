@@ -339,6 +339,7 @@ SCHEMA: dict[str, Section] = {
         **_SECRET_KEYS,
         "path": Key(PATH, needed_if=("transport", "maildir")),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
+        "ca_file": Key(PATH),  # the CA to trust instead of the system ones (a server with a private CA)
     }),
     "mailbox": Section(array=True, keys={
         "name": Key(STR, required=True, check=_check_mailbox_name),
@@ -356,6 +357,7 @@ SCHEMA: dict[str, Section] = {
         "processed_keyword": Key(STR, default="$CitebotDone", check=_check_keyword),
         "move_to": Key(STR),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
+        "ca_file": Key(PATH),
     }),
     "avis": Section({
         "ien": Key(STR_LIST, required=True, check=_check_emails),
@@ -402,6 +404,7 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     path: Path | None = None  # transport = "maildir": folder of .eml files
     timeout: float = 30
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -421,6 +424,7 @@ class MailboxConfig:
     processed_keyword: str = "$CitebotDone"
     move_to: str | None = None
     timeout: float = 30
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

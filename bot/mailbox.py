@@ -23,9 +23,9 @@ FETCH_BATCH = 25  # messages per FETCH: bounded memory whatever the backlog
 
 
 @cache
-def _tls_context() -> ssl.SSLContext:
-    """Loading the system's certificates costs ~15 ms: once per process."""
-    return ssl.create_default_context()
+def _tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Loading the system's certificates costs ~15 ms: once per process (and CA file)."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
 
 class MailboxUnavailable(Exception):
@@ -67,7 +67,7 @@ class ImapSource:
 
         cfg = self.cfg
         try:
-            context = _tls_context() if cfg.security != "none" else None
+            context = _tls_context(cfg.ca_file) if cfg.security != "none" else None
             client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
                                 timeout=SocketTimeout(connect=cfg.timeout, read=cfg.timeout))
             if cfg.security == "starttls":

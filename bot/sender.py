@@ -64,20 +64,24 @@ class _SmtpConnection:
 
 class SmtpTransport:
     def __init__(self, host: str, port: int, security: str = "starttls", username: str | None = None,
-                 password: str | None = None, timeout: float = 30):
+                 password: str | None = None, timeout: float = 30, ca_file: Path | None = None):
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
+        self.ca_file = ca_file
+
+    def _context(self) -> ssl.SSLContext:
+        # Certificates are always verified; ca_file replaces the system CAs (a private CA).
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[_SmtpConnection]:
         try:
             if self.security == "tls":
-                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                          context=ssl.create_default_context())
+                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
+                    client.starttls(context=self._context())
             if self.username and self.password:
                 client.login(self.username, self.password)
         except smtplib.SMTPResponseException as exc:
@@ -122,4 +126,5 @@ class MaildirTransport:
 def transport_from_config(smtp) -> Transport:
     if smtp.transport == "maildir":
         return MaildirTransport(smtp.path)
-    return SmtpTransport(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password, smtp.timeout)
+    return SmtpTransport(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password, smtp.timeout,
+                         smtp.ca_file)
