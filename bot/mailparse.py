@@ -692,6 +692,9 @@ def _is_attachment(info: _Part, filename: str | None) -> bool:
 # -- text body ---------------------------------------------------------------
 
 
+QUOTE_IN, QUOTE_OUT = "\x01", "\x02"  # markers of <blockquote> while converting
+
+
 class _HtmlText(HTMLParser):
     """A tiny HTML to text converter: block elements start new lines (paragraphs
     leave a blank line, never more), <br> always breaks, list items get "- "."""
@@ -730,6 +733,8 @@ class _HtmlText(HTMLParser):
             self._break(2 if tag in self.PARAGRAPH else 1)
             if tag == "li":
                 self._emit("- ")
+        if tag == "blockquote":
+            self._emit(QUOTE_IN)  # quoted lines get "> " in html_to_text, as in a text reply
         if tag == "pre":
             self.pre += 1
 
@@ -738,6 +743,8 @@ class _HtmlText(HTMLParser):
             self.skip = max(0, self.skip - 1)
         elif tag in self.PARAGRAPH or tag in self.LINE:
             self._break(2 if tag in self.PARAGRAPH else 1)
+        if tag == "blockquote":
+            self._emit(QUOTE_OUT)
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
 
@@ -756,8 +763,23 @@ def html_to_text(markup: str) -> str:
     except Exception:
         text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", markup)
         text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
-    lines = (line.strip() for line in text.replace("\xa0", " ").split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(_quote_lines(text.replace("\xa0", " ")))).strip()
+
+
+def _quote_lines(text: str) -> list[str]:
+    """Strip each line; lines inside <blockquote> start with "> " (one per level)."""
+    out, depth = [], 0
+    for line in text.split("\n"):
+        i = 0
+        while i < len(line) and line[i] in (QUOTE_IN, QUOTE_OUT, " "):
+            depth += {QUOTE_IN: 1, QUOTE_OUT: -1}.get(line[i], 0)
+            i += 1
+        level = max(depth, 0)
+        rest = line[i:]
+        depth = max(depth + rest.count(QUOTE_IN) - rest.count(QUOTE_OUT), 0)
+        clean = rest.replace(QUOTE_IN, "").replace(QUOTE_OUT, "").strip()
+        out.append("> " * level + clean if clean and level else clean)
+    return out
 
 
 def _clean_text(text: str) -> str:
