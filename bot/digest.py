@@ -21,8 +21,20 @@ from bot.outbox import enqueue
 from bot.rules import Rules
 
 SOON = timedelta(days=30)
-NOT_UNDERSTOOD = {"fiche_non_reconnue", "format_incorrect", "sans_expediteur", "erreur"}
-NOT_UNDERSTOOD_OUTCOMES = {"avis_refuse", "avis_incompris", "limite_atteinte", "erreur_interne", "statut_refuse"}
+# What the coordinators should look at, by classification or outcome, in their words.
+NOT_UNDERSTOOD = {
+    "fiche_non_reconnue": "un document Word qui n'est pas une fiche projet lisible (réponse envoyée)",
+    "format_incorrect": "pas de fiche au format Word (réponse envoyée avec la fiche vierge)",
+    "sans_expediteur": "un message sans adresse d'expéditeur",
+    "erreur": "un message que l'assistant n'a pas pu traiter (conservé tel quel)",
+}
+NOT_UNDERSTOOD_OUTCOMES = {
+    "avis_refuse": "une réponse à une demande d'avis, refusée (expéditeur non autorisé ou non authentifié)",
+    "avis_incompris": "une réponse de l'IEN sans avis clair (précision demandée)",
+    "limite_atteinte": "pas de réponse : limite quotidienne de réponses automatiques atteinte pour cet expéditeur",
+    "erreur_interne": "un message que l'assistant n'a pas pu traiter (conservé tel quel)",
+    "statut_refuse": "une demande de statut venant d'une adresse inconnue du dossier (pas de réponse)",
+}
 # Sections in the order of the mail; the first ones are news, the others the state of things.
 NEWS = ("nouveaux", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
 TITLES = {
@@ -101,8 +113,9 @@ def _not_understood(session: Session, cfg: Config, coordinator: str, since: date
     mailboxes = [m.name for m in cfg.mailboxes if coordinator in m.coordinators]
     rows = session.scalars(select(InboundMessage).where(
         InboundMessage.mailbox.in_(mailboxes), InboundMessage.received_at > since).order_by(InboundMessage.id))
-    return [{"reference": m.mailbox, "intitule": (m.subject or "(sans objet)")[:80], "structure": m.from_addr or "",
-             "detail": m.outcome if m.outcome in NOT_UNDERSTOOD_OUTCOMES else m.classification}
+    return [{"reference": f"boîte {m.mailbox}", "intitule": (m.subject or "(sans objet)")[:80],
+             "structure": m.from_addr or "",
+             "detail": NOT_UNDERSTOOD_OUTCOMES.get(m.outcome) or NOT_UNDERSTOOD[m.classification]}
             for m in rows if m.classification in NOT_UNDERSTOOD or m.outcome in NOT_UNDERSTOOD_OUTCOMES]
 
 

@@ -22,6 +22,10 @@ STATUS_LABELS = {
 }
 
 
+MAIL_STATUS = {"pending": "en attente d'envoi", "sent": "envoyé", "failed": "échec (refusé par le serveur)",
+               "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
+
+
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(PARIS).isoformat(timespec="seconds") if value else None
 
@@ -122,7 +126,8 @@ def as_text(data: dict) -> str:
     lines += [f"    - {d['name']} ({d['role']}, {d['size']} octets)" for d in data["documents"]] or ["    —"]
     lines.append("  Courriels :")
     lines += [
-        f"    - {m['kind']} à {', '.join(m['to'])} : {m['status']}" + (f" ({m['error']})" if m["error"] else "")
+        f"    - {m['kind']} à {', '.join(m['to'])} : {MAIL_STATUS.get(m['status'], m['status'])}"
+        + (f" ({m['error']})" if m["error"] else "")
         for m in data["mails"]
     ] or ["    —"]
     lines.append("  Historique :")
