@@ -7,6 +7,7 @@ is committed. `open_source` is the factory tests replace to inject faults.
 
 from __future__ import annotations
 
+import contextlib
 import mailbox as stdlib_mailbox
 import socket
 import ssl
@@ -66,6 +67,7 @@ class ImapSource:
         from imapclient.imapclient import SocketTimeout
 
         cfg = self.cfg
+        client = None
         try:
             context = _tls_context(cfg.ca_file) if cfg.security != "none" else None
             client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
@@ -74,9 +76,10 @@ class ImapSource:
                 client.starttls(context)
             client.login(cfg.username, cfg.password)
             selected = client.select_folder(cfg.folder)
-        except (OSError, socket.timeout, ssl.SSLError) as exc:
-            raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # imapclient's IMAP4.error family: login refused, no such folder
+        except Exception as exc:  # OSError, SSL, timeouts, imapclient's IMAP4.error (login refused, no folder)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.shutdown()  # never leave the socket to the garbage collector
             raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         return client

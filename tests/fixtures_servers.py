@@ -7,6 +7,9 @@ Enabled from tests/conftest.py with ``pytest_plugins = ["fixtures_servers"]``.
   they fail: CI must not go green by skipping the IMAP tests.
 - ``imap_user``: a fresh user on that server for each test (an ``ImapAccount`` with
   host, port, user, password), so tests never see each other's mail.
+- ``dovecot_tls``: another Dovecot for the session, ``ssl = required``: implicit TLS on
+  ``tls_port``, STARTTLS required before login on ``port``, a self-signed certificate
+  made at start (``ca_file``). Same skip / CI rules as ``dovecot``.
 - ``smtp_sink``: one SMTP sink for the session, reset before and after each test.
 """
 
@@ -40,6 +43,17 @@ def dovecot() -> Iterator[Dovecot]:
     """A running Dovecot shared by the whole session; use ``imap_user`` for a mailbox."""
     _require_dovecot()
     server = Dovecot().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls() -> Iterator[Dovecot]:
+    """A running TLS-only Dovecot shared by the session (``dovecot_tls.new_account()``)."""
+    _require_dovecot()
+    server = Dovecot(tls=True).start()
     try:
         yield server
     finally:

@@ -7,6 +7,11 @@ can also be used by hand, e.g. from a REPL::
         account = imap.new_account()
         imap.append(account.user, b"Subject: hi\\r\\n\\r\\nbody\\r\\n")
 
+``Dovecot(tls=True)`` also speaks TLS: implicit TLS on ``tls_port`` (993-style) and
+STARTTLS on ``port``, where a login without STARTTLS is refused; its certificate is a
+self-signed one made at start by the ``openssl`` command (``ca_file``: trust it, and
+nothing else, to reach that server).
+
 Dovecot refuses to run as root, so when we are root it runs as ``nobody`` (65534) from a
 temporary directory made with ``tempfile.mkdtemp()`` and chowned to that user (pytest's
 ``tmp_path`` sits under a 0700 root directory that ``nobody`` cannot enter). When we are
@@ -22,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -91,8 +97,7 @@ last_valid_uid = {uid}
 first_valid_gid = {gid}
 last_valid_gid = {gid}
 
-ssl = no
-disable_plaintext_auth = no
+{ssl_settings}
 auth_mechanisms = plain login
 
 # Tests try wrong passwords on purpose: no 2 s delay after a failure, and no per-IP
@@ -120,7 +125,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+{imaps_listener}
   }}
 }}
 service anvil {{
@@ -131,19 +136,90 @@ service anvil {{
 }}
 """
 
+_NO_SSL = """\
+ssl = no
+disable_plaintext_auth = no"""
+
+_NO_IMAPS = "    port = 0"
+
+# ssl = required: no authentication at all before TLS, whatever the mechanism. But Dovecot
+# counts a connection whose two ends have the same IP as "secured" (as if it were TLS) and
+# lets it log in without STARTTLS: a TLS server listens on 127.0.0.2, which Linux reaches
+# from 127.0.0.1 (see _distinct_loopback).
+_SSL = """\
+ssl = required
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
+disable_plaintext_auth = yes"""
+
+_IMAPS = """\
+    address = {host}
+    port = {tls_port}
+    ssl = yes"""
+
+
+def make_certificate(folder: Path, hosts: Iterable[str] = ("127.0.0.1", "localhost")) -> tuple[Path, Path]:
+    """A self-signed certificate for ``hosts`` (IPs and DNS names), valid two days, and its
+    key: ``(folder/cert.pem, folder/key.pem)``. Being self-signed it is its own CA: pass it
+    as ``ca_file``. An EC key: made in milliseconds where RSA takes a good part of a second.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    san = ",".join(("IP:" if re.fullmatch(r"[\d.]+|[\da-fA-F:]*:[\da-fA-F:.]*", h) else "DNS:") + h
+                   for h in hosts)
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-days", "2", "-subj", "/CN=citebot test server", "-addext", f"subjectAltName={san}",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=30,
+        )
+    except FileNotFoundError:
+        raise DovecotError("the openssl command is needed to make a test certificate") from None
+    except subprocess.CalledProcessError as e:
+        raise DovecotError(f"openssl could not make a test certificate: {e.stderr.decode(errors='replace')}") from None
+    return cert, key
+
+
+def _distinct_loopback() -> str:
+    """127.0.0.2 when a connection to it comes from another address (127.0.0.1 on Linux),
+    else 127.0.0.1 (then Dovecot lets a plain login through without STARTTLS)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind(("127.0.0.2", 0))
+            server.listen(1)
+            with socket.create_connection(server.getsockname(), timeout=1):
+                accepted, (peer, _) = server.accept()
+                accepted.close()
+        return "127.0.0.2" if peer != "127.0.0.2" else "127.0.0.1"
+    except OSError:
+        return "127.0.0.1"
+
 
 class Dovecot:
     """A real Dovecot 2.3 on ``host``:``port``, plain IMAP, passwd-file users, maildir storage.
 
     ``start()`` (or ``with Dovecot() as d:``) launches it; ``stop()`` ends it and removes its
     directory. Users can be added at any time (see ``add_user``).
+
+    With ``tls=True``: ``ssl = required``, implicit TLS on ``host``:``tls_port`` and STARTTLS
+    (required before any login) on ``host``:``port``, with a self-signed certificate made at
+    each start (``ca_file``, which exists while the server runs). ``host`` is then 127.0.0.2
+    where possible (``plain_login_refused`` says whether it was). The helpers below (append,
+    messages…) then go through implicit TLS, trusting ``ca_file``.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, *, ready_timeout: float = 10.0) -> None:
+    def __init__(self, *, ready_timeout: float = 10.0, tls: bool = False) -> None:
         self.ready_timeout = ready_timeout
+        self.tls = tls
+        if tls:
+            self.host = _distinct_loopback()
+        # Dovecot refuses a login without TLS only from another IP than its own.
+        self.plain_login_refused = tls and self.host != "127.0.0.1"
         self.port: int = 0
+        self.tls_port: int = 0  # implicit TLS (tls=True only)
         self.root: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._passwords: dict[str, str] = {}
@@ -162,6 +238,16 @@ class Dovecot:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The server's certificate (self-signed: its own CA) while a TLS server runs."""
+        return self.root / "tls" / "cert.pem" if self.tls and self.root is not None else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting only this server's certificate (tls=True)."""
+        assert self.ca_file is not None, "not a running Dovecot(tls=True)"
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     @property
     def log_path(self) -> Path:
@@ -198,13 +284,21 @@ class Dovecot:
         self.port = free_port(self.host)
         for sub in ("run", "state", "home", "users"):
             (self.root / sub).mkdir()
+        ssl_settings, imaps_listener = _NO_SSL, _NO_IMAPS
+        if self.tls:
+            self.tls_port = free_port(self.host)
+            while self.tls_port == self.port:
+                self.tls_port = free_port(self.host)
+            make_certificate(self.root / "tls", hosts=(self.host, "localhost"))
+            ssl_settings = _SSL.format(root=self.root)
+            imaps_listener = _IMAPS.format(host=self.host, tls_port=self.tls_port)
         conf = self.root / "dovecot.conf"
         user_name = _user_name(self._uid)
         group_name = _group_name(self._gid)
         conf.write_text(
             _CONFIG.format(
                 host=self.host, port=self.port, root=self.root, uid=self._uid, gid=self._gid,
-                user=user_name, group=group_name,
+                user=user_name, group=group_name, ssl_settings=ssl_settings, imaps_listener=imaps_listener,
             )
         )
         if os.geteuid() == 0:
@@ -238,6 +332,8 @@ class Dovecot:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as s:
                     greeting = s.recv(1024)
                 if greeting.startswith(b"* OK"):
+                    if self.tls:
+                        self._check_tls()
                     return
                 last = f"unexpected greeting {greeting!r}"
             except OSError as e:
@@ -245,6 +341,17 @@ class Dovecot:
             time.sleep(0.02)
         raise DovecotError(self._failure(f"Dovecot not ready on {self.host}:{self.port} "
                                          f"after {self.ready_timeout:.0f} s ({last})"))
+
+    def _check_tls(self) -> None:
+        """The implicit-TLS listener answers with our certificate (bound with the plain one)."""
+        try:
+            with (socket.create_connection((self.host, self.tls_port), timeout=5) as raw,
+                  self.ssl_context().wrap_socket(raw, server_hostname=self.host) as s):
+                greeting = s.recv(1024)
+        except OSError as e:
+            raise DovecotError(self._failure(f"Dovecot's TLS listener on {self.host}:{self.tls_port}: {e!r}")) from None
+        if not greeting.startswith(b"* OK"):
+            raise DovecotError(self._failure(f"unexpected greeting over TLS {greeting!r}"))
 
     def _failure(self, what: str) -> str:
         parts = [what]
@@ -332,8 +439,12 @@ class Dovecot:
         from imapclient import IMAPClient
         from imapclient.imapclient import SocketTimeout
 
-        c = IMAPClient(self.host, port=self.port, ssl=False,
-                       timeout=SocketTimeout(connect=timeout, read=timeout))
+        if self.tls:
+            c = IMAPClient(self.host, port=self.tls_port, ssl=True, ssl_context=self.ssl_context(),
+                           timeout=SocketTimeout(connect=timeout, read=timeout))
+        else:
+            c = IMAPClient(self.host, port=self.port, ssl=False,
+                           timeout=SocketTimeout(connect=timeout, read=timeout))
         try:
             c.login(user, self._passwords[user])
             yield c
