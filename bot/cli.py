@@ -241,6 +241,8 @@ def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None
     rt = runtime(ctx)
     try:
         amount = parse_amount(montant) if montant else None
+        if amount is not None and not 0 < amount < 10**9:
+            raise ValueError(montant)
     except ValueError:
         click.echo(f"Montant non reconnu : « {montant} » (exemple : --montant 1500 ou --montant \"1 500,00\").", err=True)
         sys.exit(1)

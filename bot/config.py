@@ -129,7 +129,7 @@ _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 def _check_email(value: str) -> str | None:
-    if _EMAIL.fullmatch(value):
+    if _EMAIL.fullmatch(value) and len(value) <= 320:  # RFC 5321's limit, and the database's
         return None
     return f"{_q(value)} n'est pas une adresse électronique valide (attendu : nom@domaine.fr)"
 
@@ -173,9 +173,9 @@ def _check_prefix(value: str) -> str | None:
 
 
 def _check_mailbox_name(value: str) -> str | None:
-    if _MAILBOX_NAME.fullmatch(value):
+    if _MAILBOX_NAME.fullmatch(value) and len(value) <= 100:  # the database keeps 100 characters
         return None
-    return f"{_q(value)} ne convient pas : lettres sans accent, chiffres, « _ » ou « - » uniquement"
+    return f"{_q(value)} ne convient pas : 100 lettres sans accent, chiffres, « _ » ou « - » au plus"
 
 
 def _check_env_name(value: str) -> str | None:

@@ -22,7 +22,7 @@ STATUS_LABELS = {
 }
 
 
-MAIL_STATUS = {"pending": "en attente d'envoi", "sent": "envoyé", "failed": "échec (refusé par le serveur)",
+MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec (refusé par le serveur)",
                "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
 
 

@@ -198,7 +198,10 @@ class Intake:
             if not file.is_fiche:
                 for dossier in dossiers:
                     self.keep(file, "annexe", dossier)
-        return outcomes[0] if len(set(outcomes)) == 1 else "+".join(outcomes)
+        if len(set(outcomes)) == 1:
+            return outcomes[0]
+        self.inbound.detail = {**self.inbound.detail, "fiches": outcomes}  # one outcome per fiche, in order
+        return "plusieurs_issues"
 
     def _already_received(self, file: File, earlier: Version) -> str:
         dossier = earlier.dossier
@@ -226,7 +229,7 @@ class Intake:
         dossier = Dossier(
             reference=format_reference(self.cfg.bot.reference_prefix, year, seq), year=year, seq=seq,
             status="nouveau", mailbox=target.name, coordinators=list(target.coordinators),
-            porteur_email=self.sender, created_at=self.now, updated_at=self.now,
+            porteur_email=(self.sender or "")[:320] or None, created_at=self.now, updated_at=self.now,
         )
         self.session.add(dossier)
         self.session.flush()
@@ -378,7 +381,7 @@ class Intake:
         day_start = datetime.combine(self.now.astimezone(clock.PARIS).date(), time(0), clock.PARIS)
         sent_today = self.session.scalar(
             select(func.count(Outbox.id)).where(
-                Outbox.kind.in_(LIMITED_REPLIES), Outbox.first_recipient == self.sender.lower(),
+                Outbox.kind.in_(LIMITED_REPLIES), Outbox.first_recipient == self.sender.lower()[:320],
                 Outbox.created_at >= day_start,
             )
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
@@ -23,6 +23,7 @@ from bot.sender import PermanentFailure, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
+CLAIM = timedelta(minutes=5)  # far longer than any SMTP timeout
 
 
 def backoff(attempts: int) -> timedelta:
@@ -39,7 +40,7 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     message = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
-        recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower(),
+        recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower()[:320],
         subject=str(message["Subject"]), raw=message.as_bytes(policy=policy.SMTP),
         status="held" if mail.kind in cfg.outbox.hold else "pending", attempts=0, next_attempt_at=now,
         created_at=now,
@@ -58,6 +59,10 @@ class SendReport:
 
 def send_pending(sessions: sessionmaker[Session], transport: Transport, from_address: str) -> SendReport:
     report = SendReport()
+    with sessions.begin() as session:
+        # A claim older than CLAIM was lost with its process (killed while sending): retry.
+        session.execute(update(Outbox).where(Outbox.status == "sending", Outbox.next_attempt_at <= clock.now())
+                        .values(status="pending"))
     with sessions() as session:
         due = session.scalars(
             select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= clock.now()).order_by(Outbox.id)
@@ -75,14 +80,24 @@ def send_pending(sessions: sessionmaker[Session], transport: Transport, from_add
     return report
 
 
+def _claim(sessions: sessionmaker[Session], row_id: int) -> bool:
+    """Take a pending mail for this process. Several may send (the daemon, `poll --once`,
+    `decide`…): the UPDATE lets exactly one of them win."""
+    with sessions.begin() as session:
+        claimed = session.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending")
+                                  .values(status="sending", next_attempt_at=clock.now() + CLAIM))
+        return claimed.rowcount == 1
+
+
 def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
+    if not _claim(sessions, row_id):
+        return True
     with sessions.begin() as session:
         row = session.get(Outbox, row_id)
-        if row is None or row.status != "pending":
-            return True
         try:
             connection.send(row.raw, from_address, list(row.recipients))
         except TemporaryFailure as exc:
+            row.status = "pending"
             row.attempts += 1
             row.last_error = str(exc)[:2000]
             row.next_attempt_at = clock.now() + backoff(row.attempts)

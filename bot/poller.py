@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock, storage
@@ -143,11 +143,12 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
             rt.hooks.after_fetch(fetched.uid)
             try:
                 handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
-            except SQLAlchemyError:
-                raise  # the database's fault: stop the round, retry later
-            except Exception:
-                # A message our code cannot handle is kept and recorded for the
-                # coordinators, never retried in a loop nor lost.
+            except Exception as exc:
+                if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
+                    raise  # the database's fault: stop the round, retry later
+                # The message's fault — our code cannot handle it, or the database refuses one of
+                # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
+                # the coordinators, never retried in a loop nor lost.
                 log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
                 handled = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
             if handled:

@@ -47,8 +47,15 @@ class _SmtpConnection:
         self.client = client
 
     def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        options = []
+        if not all(a.isascii() for a in (sender, *recipients)):
+            # An address with accents (josé@…) needs the server's SMTPUTF8 (RFC 6531).
+            self.client.ehlo_or_helo_if_needed()
+            if not self.client.has_extn("smtputf8"):
+                raise PermanentFailure("adresse non ASCII et serveur sans SMTPUTF8 : " + ", ".join(recipients))
+            options = ["SMTPUTF8"]
         try:
-            refused = self.client.sendmail(sender, recipients, raw)
+            refused = self.client.sendmail(sender, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             text = "; ".join(f"{addr}: {code} {msg!r}" for addr, (code, msg) in exc.recipients.items())

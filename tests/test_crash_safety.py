@@ -146,3 +146,34 @@ def test_a_message_our_code_cannot_handle_is_kept_and_the_round_goes_on(bot, mon
     assert [m.outcome for m in bot.inbound()] == ["erreur_interne", "dossier_cree"]
     assert all("$CitebotDone" in m["flags"] for m in bot.mailbox())
     assert (bot.rt.cfg.bot.data_dir / bot.inbound()[0].raw_path).is_file()
+
+
+def test_two_senders_at_once_send_each_mail_once(bot):
+    """The daemon and a coordinator's command may send at the same moment."""
+    import threading
+
+    from bot.outbox import send_pending
+
+    class Unreachable:
+        def connect(self):
+            raise TemporaryFailure("server down", connection_lost=True)
+
+    for n in range(6):
+        bot.deliver(mail(subject=f"Projet {n}", attachments=[("f.docx", fiche_bytes(intitule=f"Projet {n}"))]))
+    real, bot.rt.transport = bot.rt.transport, Unreachable()  # file the dossiers, send nothing yet
+    bot.poll()
+    bot.rt.transport = real
+    start = threading.Barrier(2)
+
+    def sender():
+        start.wait()
+        send_pending(bot.rt.sessions, real, bot.rt.cfg.bot.address)
+
+    with clock.pinned(clock.now() + timedelta(minutes=5)):
+        threads = [threading.Thread(target=sender) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(bot.sink.received) == 6
+    assert {row.status for row in bot.outbox()} == {"sent"}

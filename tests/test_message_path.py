@@ -316,3 +316,10 @@ def test_an_unreachable_smtp_server_keeps_mails_for_later(bot):
     report = bot.poll()
     assert not report.ok and report.sending.unreachable
     assert bot.outbox()[0].status == "pending"
+
+
+def test_a_porteur_address_with_accents_is_answered_through_smtputf8(bot):
+    bot.deliver(mail(sender="José Dupré <josé.dupré@example.org>", attachments=[("f.docx", fiche_bytes())]))
+    report = bot.poll()
+    assert report.ok and len(bot.dossiers()) == 1
+    assert bot.sink.received[0].rcpt_tos == ["josé.dupré@example.org"]
