@@ -24,6 +24,7 @@ from bot.sender import PermanentFailure, TemporaryFailure, Transport
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
 CLAIM = timedelta(minutes=5)  # far longer than any SMTP timeout
+BATCH = 50
 
 
 def backoff(attempts: int) -> timedelta:
@@ -58,40 +59,53 @@ class SendReport:
 
 
 def send_pending(sessions: sessionmaker[Session], transport: Transport, from_address: str) -> SendReport:
+    """Send the mails that are due, a batch at a time, each recorded in its own transaction."""
     report = SendReport()
-    with sessions.begin() as session:
-        # A claim older than CLAIM was lost with its process (killed while sending): retry.
-        session.execute(update(Outbox).where(Outbox.status == "sending", Outbox.next_attempt_at <= clock.now())
-                        .values(status="pending"))
-    with sessions() as session:
-        due = session.scalars(
-            select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= clock.now()).order_by(Outbox.id)
-        ).all()
-    if not due:
+    claimed = _claim_due(sessions)
+    if not claimed:
         return report
     try:
         with transport.connect() as connection:
-            for row_id in due:
+            for done, row_id in enumerate(claimed, start=1):
                 if not _send_one(sessions, connection, row_id, from_address, report):
-                    break  # the server went away: keep the rest for the next round
+                    _release(sessions, claimed[done:])  # the server went away: the rest waits
+                    break
     except TemporaryFailure as exc:
         log.error("outgoing mail server unreachable: %s", exc)
+        _release(sessions, claimed)
         report.unreachable = True
     return report
 
 
-def _claim(sessions: sessionmaker[Session], row_id: int) -> bool:
-    """Take a pending mail for this process. Several may send (the daemon, `poll --once`,
-    `decide`…): the UPDATE lets exactly one of them win."""
+def _claim_due(sessions: sessionmaker[Session]) -> list[int]:
+    """Take up to BATCH due mails for this process. Several processes may send (the
+    daemon, `poll --once`, `decide`…): the UPDATE lets exactly one of them take a mail.
+    A claim older than CLAIM was lost with its process (killed while sending): it is
+    taken again."""
+    now = clock.now()
+    due = (Outbox.status == "pending") | (Outbox.status == "sending")
+    with sessions() as session:  # a read first: most rounds have nothing to send
+        if session.scalar(select(Outbox.id).where(due, Outbox.next_attempt_at <= now).limit(1)) is None:
+            return []
     with sessions.begin() as session:
-        claimed = session.execute(update(Outbox).where(Outbox.id == row_id, Outbox.status == "pending")
-                                  .values(status="sending", next_attempt_at=clock.now() + CLAIM))
-        return claimed.rowcount == 1
+        batch = (select(Outbox.id).where(due, Outbox.next_attempt_at <= now)
+                 .order_by(Outbox.id).limit(BATCH).scalar_subquery())
+        claimed = session.scalars(
+            update(Outbox).where(Outbox.id.in_(batch), due, Outbox.next_attempt_at <= now)
+            .values(status="sending", next_attempt_at=now + CLAIM).returning(Outbox.id)
+        ).all()
+    return sorted(claimed)
+
+
+def _release(sessions: sessionmaker[Session], row_ids: list[int]) -> None:
+    if row_ids:
+        with sessions.begin() as session:
+            session.execute(update(Outbox).where(Outbox.id.in_(row_ids), Outbox.status == "sending")
+                            .values(status="pending", next_attempt_at=clock.now()))
 
 
 def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
-    if not _claim(sessions, row_id):
-        return True
+    """Send one claimed mail and record the result; False when the server went away."""
     with sessions.begin() as session:
         row = session.get(Outbox, row_id)
         try:
