@@ -1,15 +1,10 @@
-"""Sample fiches projet for the demonstration, built from the template.
-
-`python -m bot.samples DIR` writes them as .docx files.
-"""
+"""Sample fiches projet for the demonstration (and the tests and benchmarks),
+built by filling the generated template."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from bot.fill import fill_fiche
-from bot.rules import Rules, load_rules
+from bot.rules import Rules
 from bot.template import build_template
 
 COMPLETE = {
@@ -73,14 +68,3 @@ def sample_files(rules: Rules) -> dict[str, bytes]:
         "exemple-fiche-temps-scolaire.docx": fill_fiche(template, SCHOOL_TIME, rules),
     }
 
-
-def main(folder: str) -> None:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in sample_files(load_rules()).items():
-        (out / name).write_bytes(data)
-        print(f"Exemple écrit : {out / name}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "demo")
