@@ -22,6 +22,21 @@ STATUS_LABELS = {
 }
 
 
+# The audit trail in the coordinators' words (`dossiers show` without --json).
+EVENT_LABELS = {
+    "dossier_cree": "dossier créé", "version_recue": "version de la fiche reçue", "statut": "changement de statut",
+    "deja_recu": "fiche déjà reçue renvoyée", "copie_recue": "copie du même message reçue dans une autre boîte",
+    "courrier_recu": "courrier reçu", "avis_demande": "avis demandé à l'IEN", "avis_relance": "rappel envoyé à l'IEN",
+    "avis_mise_a_jour": "nouvelle version envoyée à l'IEN", "avis_recu": "avis de l'IEN reçu",
+    "avis_refuse": "réponse d'avis refusée", "avis_incompris": "réponse de l'IEN à préciser",
+    "avis_deja_donne": "second avis reçu (non pris en compte)",
+    "avis_alerte_coordinateurs": "avis toujours attendu : coordinateurs alertés", "decision": "décision de la troïka",
+    "bilan_rappel": "rappel de bilan envoyé", "bilan_recu": "bilan reçu", "bilan_en_retard": "bilan en retard signalé",
+    "statut_envoye": "statut envoyé au porteur", "statut_refuse": "demande de statut refusée",
+    "envoi_echoue": "courriel refusé par le serveur", "courriel_libere": "courriel retenu libéré",
+    "courriel_annule": "courriel retenu annulé",
+}
+
 MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec (refusé par le serveur)",
                "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
 
@@ -108,6 +123,10 @@ def table(dossiers: list[Dossier]) -> str:
     return "\n".join(lines)
 
 
+def _when(stamp: str | None) -> str:
+    return datetime.fromisoformat(stamp).strftime("%d/%m/%Y %H:%M") if stamp else "—"
+
+
 def as_text(data: dict) -> str:
     """One dossier for people, in French."""
     fields = data["fields"]
@@ -116,7 +135,7 @@ def as_text(data: dict) -> str:
         f"  Statut : {STATUS_LABELS.get(data['status'], data['status'])} (version {data['version']})",
         f"  Équipe : {data['mailbox']} ({', '.join(data['coordinators'])})",
         f"  Porteur : {data['porteur'] or '—'}",
-        f"  Reçu le : {data['received_at']}",
+        f"  Reçu le : {_when(data['received_at'])}",
     ]
     errors = [f for f in data["findings"] if f["severity"] == "error"]
     if errors:
@@ -126,10 +145,13 @@ def as_text(data: dict) -> str:
     lines += [f"    - {d['name']} ({d['role']}, {d['size']} octets)" for d in data["documents"]] or ["    —"]
     lines.append("  Courriels :")
     lines += [
-        f"    - {m['kind']} à {', '.join(m['to'])} : {MAIL_STATUS.get(m['status'], m['status'])}"
+        f"    - « {m['subject']} » à {', '.join(m['to'])} : {MAIL_STATUS.get(m['status'], m['status'])}"
         + (f" ({m['error']})" if m["error"] else "")
         for m in data["mails"]
     ] or ["    —"]
     lines.append("  Historique :")
-    lines += [f"    - {e['at']} {e['kind']}" for e in data["events"]]
+    lines += [f"    - {_when(e['at'])} : {EVENT_LABELS.get(e['kind'], e['kind'])}"
+              + (f" ({STATUS_LABELS.get(e['detail']['avant'], e['detail']['avant'])} → "
+                 f"{STATUS_LABELS.get(e['detail']['apres'], e['detail']['apres'])})" if e["kind"] == "statut" else "")
+              for e in data["events"]]
     return "\n".join(lines)

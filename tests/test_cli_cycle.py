@@ -107,3 +107,13 @@ def test_reading_commands_work_without_the_mail_passwords(bot):
     assert citebot(bot, "db", "upgrade", env_extra=without).returncode == 0
     refused = citebot(bot, "poll", "--once", env_extra=without)
     assert refused.returncode == 2 and "TEST_EN_PASSWORD" in refused.stderr  # polling needs them
+
+
+def test_dossiers_show_speaks_french_to_the_coordinators(bot):
+    bot.deliver(mail(attachments=[("a.docx", fiche_bytes())]))
+    citebot(bot, "poll", "--once")
+    reference = json.loads(citebot(bot, "dossiers", "list", "--json").stdout)[0]["reference"]
+    out = citebot(bot, "dossiers", "show", reference).stdout
+    assert "Statut : prêt pour la troïka (version 1)" in out
+    assert ": dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
+    assert "Fiche projet reçue : Les petits reporters » à camille.martin@example.org : envoyé" in out
