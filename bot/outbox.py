@@ -42,12 +42,18 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
         recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower()[:320],
-        subject=str(message["Subject"]), raw=message.as_bytes(policy=policy.SMTP),
+        subject=str(message["Subject"]),
+        # An address with accents is written as is (RFC 6531) and sent through SMTPUTF8.
+        raw=message.as_bytes(policy=policy.SMTP if _ascii(mail) else policy.SMTPUTF8),
         status="held" if mail.kind in cfg.outbox.hold else "pending", attempts=0, next_attempt_at=now,
         created_at=now,
     )
     session.add(row)
     return row
+
+
+def _ascii(mail: Mail) -> bool:
+    return all(address.isascii() for address in (*mail.to, *mail.cc))
 
 
 @dataclass

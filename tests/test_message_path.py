@@ -323,3 +323,4 @@ def test_a_porteur_address_with_accents_is_answered_through_smtputf8(bot):
     report = bot.poll()
     assert report.ok and len(bot.dossiers()) == 1
     assert bot.sink.received[0].rcpt_tos == ["josé.dupré@example.org"]
+    assert "To: josé.dupré@example.org".encode() in bot.sink.received[0].data
