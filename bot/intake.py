@@ -391,26 +391,21 @@ class Intake:
         return Attachment("fiche-projet-vierge.docx", _template_bytes(self.rules))
 
     def _answer_not_a_fiche(self, failed: list[File]) -> str:
-        for file in self.files:
-            self.keep(file, "annexe")
-        if not self._within_reply_limit():
-            return "limite_atteinte"
         files = [{"name": f.attachment.filename, "message": f.result.findings[0].message} for f in failed]
-        self.reply(Mail(kind="fiche_non_reconnue", to=(self.sender,), reply_to=self.mailbox.address,
-                        attachments=(self._blank_form(),), **self.threading(),
-                        context={"subject": self.message.subject, "files": files, "reference": None,
-                                 "bot_name": self.cfg.bot.name}))
-        return "reponse_envoyee"
+        return self._answer_with_blank_form("fiche_non_reconnue", files=files)
 
     def _answer_wrong_format(self) -> str:
+        return self._answer_with_blank_form("format_incorrect", received=[f.attachment.filename for f in self.files])
+
+    def _answer_with_blank_form(self, kind: str, **context) -> str:
+        """Keep the files for the coordinators; answer with the blank form, within the daily limit."""
         for file in self.files:
             self.keep(file, "annexe")
         if not self._within_reply_limit():
             return "limite_atteinte"
-        self.reply(Mail(kind="format_incorrect", to=(self.sender,), reply_to=self.mailbox.address,
+        self.reply(Mail(kind=kind, to=(self.sender,), reply_to=self.mailbox.address,
                         attachments=(self._blank_form(),), **self.threading(),
-                        context={"subject": self.message.subject, "reference": None, "bot_name": self.cfg.bot.name,
-                                 "received": [f.attachment.filename for f in self.files]}))
+                        context={"subject": self.message.subject, "bot_name": self.cfg.bot.name, **context}))
         return "reponse_envoyee"
 
 
