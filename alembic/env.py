@@ -1,8 +1,7 @@
 """Alembic environment: run by bot.db.upgrade() with a live connection."""
 
 from alembic import context
-
-from bot.models import Base
+from bot.store.models import Base
 
 target_metadata = Base.metadata
 # APScheduler keeps its own job table in the same database; never touch it.

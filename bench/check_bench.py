@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 import docx  # noqa: E402
 
-from bot.check import FICHE, check_bytes  # noqa: E402
-from bot.fill import fill_fiche  # noqa: E402
+from bot.form.check import FICHE, check_bytes  # noqa: E402
+from bot.form.fill import fill_fiche  # noqa: E402
+from bot.form.samples import COMPLETE, WITH_ERRORS  # noqa: E402
+from bot.form.template import build_template  # noqa: E402
 from bot.rules import load_rules  # noqa: E402
-from bot.samples import COMPLETE, WITH_ERRORS  # noqa: E402
-from bot.template import build_template  # noqa: E402
 
 RATIO_TARGET = 1.5  # our check ≤ 1.5× python-docx alone
 CLI_TARGET = 0.5  # seconds per form, end to end

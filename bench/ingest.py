@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from anywhere; tests/ holds the servers
 
 RATIO_TARGET, IDLE_TARGET, RSS_TARGET_MB = 0.6, 1.2, 200
-FETCH_BATCH = 25  # as bot/mailbox.py
+FETCH_BATCH = 25  # as bot/mail/sources.py
 IDLE_REPEATS = 5
 # Dovecot rescans a maildir directory (readdir of every file, ~11 ms for 10,000) at each SELECT
 # while its mtime is too recent to be trusted (a second or two). A box just filled by APPEND is
@@ -133,9 +133,9 @@ def e2e_child(config_path: str) -> dict:
     child would report the benchmark's own peak at fork time whenever that is larger.
     """
     from bot.config import load_config
-    from bot.db import open_database
     from bot.poller import Runtime, poll_once
     from bot.rules import load_rules
+    from bot.store.db import open_database
 
     cfg = load_config(config_path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url))
@@ -163,10 +163,10 @@ def processed_box(dovecot, sink, folder: Path, n: int):
 
     from bot import clock
     from bot.config import load_config
-    from bot.db import open_database
-    from bot.models import InboundMessage, MailboxCursor
     from bot.poller import Runtime
     from bot.rules import load_rules
+    from bot.store.db import open_database
+    from bot.store.models import InboundMessage, MailboxCursor
 
     account = dovecot.new_account(f"idle{n}-")
     raws = [(f"From: Absent {i} <absent{i}@example.org>\r\nTo: l.marcq@lievin.fr\r\nSubject: Absence {i}\r\n"

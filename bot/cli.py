@@ -32,9 +32,9 @@ def runtime(ctx: click.Context, secrets: bool = True):
     Commands that only read or change the database pass secrets=False: they work
     without the mail servers' passwords (outside the service's credentials)."""
     from bot.config import ConfigError, load_config
-    from bot.db import open_database
     from bot.poller import Runtime
     from bot.rules import load_rules
+    from bot.store.db import open_database
 
     try:
         cfg = load_config(ctx.obj["config_path"], secrets=secrets)
@@ -54,9 +54,9 @@ def runtime(ctx: click.Context, secrets: bool = True):
 @click.option("--json", "as_json", is_flag=True, help="Résultat en JSON sur la sortie standard.")
 def check(file: Path, as_json: bool) -> None:
     """Lit et vérifie une fiche projet (.docx), sans configuration."""
-    from bot.check import FICHE, UNREADABLE, check_bytes
-    from bot.report import as_json as to_json
-    from bot.report import as_text
+    from bot.form.check import FICHE, UNREADABLE, check_bytes
+    from bot.form.report import as_json as to_json
+    from bot.form.report import as_text
     from bot.rules import load_rules
 
     try:
@@ -79,8 +79,8 @@ def check(file: Path, as_json: bool) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 def template(out: Path) -> None:
     """Écrit la fiche projet vierge (.docx)."""
+    from bot.form.template import build_template
     from bot.rules import load_rules
-    from bot.template import build_template
 
     try:
         out.write_bytes(build_template(load_rules()))
@@ -146,7 +146,7 @@ def dossiers() -> None:
 @click.pass_context
 def dossiers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
     """La liste des dossiers."""
-    from bot import dossiers as views
+    from bot.dossier import views
 
     rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
@@ -165,7 +165,7 @@ def dossiers_list(ctx: click.Context, status: str | None, as_json: bool) -> None
 @click.pass_context
 def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     """Un dossier : versions, constats, événements, documents, courriels."""
-    from bot import dossiers as views
+    from bot.dossier import views
 
     rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
@@ -201,8 +201,8 @@ def on_day(today):
 @click.pass_context
 def remind(ctx: click.Context, today) -> None:
     """Rappels dus ce jour : avis de l'IEN et bilans (puis alertes aux coordinateurs)."""
-    from bot.outbox import send_pending
-    from bot.reminders import run_reminders
+    from bot.dossier.reminders import run_reminders
+    from bot.mail.outbox import send_pending
 
     rt = runtime(ctx)
     with on_day(today) as day:
@@ -216,8 +216,8 @@ def remind(ctx: click.Context, today) -> None:
 @click.pass_context
 def digest(ctx: click.Context, today) -> None:
     """Prépare et envoie le point aux coordinateurs (rien s'il n'y a rien de nouveau)."""
-    from bot.digest import send_digests
-    from bot.outbox import send_pending
+    from bot.dossier.digest import send_digests
+    from bot.mail.outbox import send_pending
 
     rt = runtime(ctx)
     with on_day(today) as day:
@@ -234,9 +234,10 @@ def digest(ctx: click.Context, today) -> None:
 @click.pass_context
 def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None, commentaire: str | None) -> None:
     """Enregistre la décision de la troïka et prépare le courriel au porteur."""
-    from bot.decisions import DecisionRefused, decide as record
-    from bot.outbox import send_pending
-    from bot.values import format_amount, parse_amount
+    from bot.dossier.decisions import DecisionRefused
+    from bot.dossier.decisions import decide as record
+    from bot.form.values import format_amount, parse_amount
+    from bot.mail.outbox import send_pending
 
     rt = runtime(ctx)
     try:
@@ -270,9 +271,9 @@ def outbox() -> None:
 @click.pass_context
 def outbox_list(ctx: click.Context) -> None:
     """Les courriels retenus, en attente d'être libérés ou annulés."""
-    from bot import dossiers as views
-    from bot.models import Dossier
-    from bot.outbox import held
+    from bot.dossier import views
+    from bot.mail.outbox import held
+    from bot.store.models import Dossier
 
     rt = runtime(ctx, secrets=False)
     with rt.sessions() as session:
@@ -302,7 +303,7 @@ def outbox_cancel(ctx: click.Context, row_id: int) -> None:
 
 
 def _outbox_action(ctx: click.Context, row_id: int, action: str, done: str) -> None:
-    from bot import outbox as box
+    from bot.mail import outbox as box
 
     rt = runtime(ctx, secrets=action == "release")  # releasing sends
     try:
@@ -321,9 +322,9 @@ def _outbox_action(ctx: click.Context, row_id: int, action: str, done: str) -> N
 @click.pass_context
 def export(ctx: click.Context, out: Path) -> None:
     """Écrit un tableau des dossiers pour la troïka (OUT.xlsx ou OUT.csv, une ligne par dossier)."""
-    from bot import dossiers as views
-    from bot.export import SUFFIXES
-    from bot.export import export as write_export
+    from bot.dossier import views
+    from bot.dossier.export import SUFFIXES
+    from bot.dossier.export import export as write_export
 
     if out.suffix.lower() not in SUFFIXES:
         click.echo(f"Format non reconnu pour {out} : le nom du fichier doit finir par .xlsx ou .csv.", err=True)

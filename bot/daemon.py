@@ -47,7 +47,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import clock
-from bot.outbox import SendReport, send_pending
+from bot.mail.outbox import SendReport, send_pending
 from bot.poller import Runtime, poll_once
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def outbox_job(rt: Runtime) -> None:
 
 
 def reminders_job(rt: Runtime) -> None:
-    from bot.reminders import run_reminders
+    from bot.dossier.reminders import run_reminders
 
     today = clock.today(_timezone(rt))
     report = run_reminders(rt, today)
@@ -138,7 +138,7 @@ def reminders_job(rt: Runtime) -> None:
 
 
 def digest_job(rt: Runtime) -> None:
-    from bot.digest import send_digests  # imported here: the digest is its own module
+    from bot.dossier.digest import send_digests  # imported here: the digest is its own module
 
     today = clock.today(_timezone(rt))
     count = send_digests(rt, today)

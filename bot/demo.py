@@ -20,8 +20,8 @@ from pathlib import Path
 import click
 
 from bot import clock
+from bot.form.samples import sample_files
 from bot.rules import load_rules
-from bot.samples import sample_files
 
 CONFIG = """\
 # Configuration written by `citebot demo`: local Maildirs in, .eml files out.
@@ -90,11 +90,10 @@ def _samples() -> list[tuple[str, bytes]]:
 
 
 def run_demo(folder: Path) -> int:
-    from bot.cli import EXIT_OK
     from bot.config import load_config
-    from bot.db import open_database
-    from bot.dossiers import list_dossiers, table
+    from bot.dossier.views import list_dossiers, table
     from bot.poller import Runtime, poll_once
+    from bot.store.db import open_database
 
     logging.getLogger().setLevel(logging.WARNING)  # the story is on stdout
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,4 +117,4 @@ def run_demo(folder: Path) -> int:
         sent = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         click.echo(f"  {path.name}\n      à {sent['To']} : {sent['Subject']}")
     click.echo(f"\nPour voir un dossier : citebot --config {config_path} dossiers show CE-{clock.today().year}-0001")
-    return EXIT_OK
+    return 0

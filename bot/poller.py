@@ -17,15 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import clock, storage
+from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.intake import Intake
-from bot.mailbox import MailboxUnavailable, Source, open_source
-from bot.mailparse import parse_message
-from bot.models import InboundMessage, MailboxCursor
-from bot.outbox import SendReport, send_pending
+from bot.dossier.intake import Intake
+from bot.mail.outbox import SendReport, send_pending
+from bot.mail.parse import parse_message
+from bot.mail.sources import MailboxUnavailable, Source, open_source
+from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
-from bot.sender import Transport, transport_from_config
+from bot.store import files as stored_files
+from bot.store.models import InboundMessage, MailboxCursor
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
 
 def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
     """Classify and handle one message, committed. False when it was handled before."""
-    digest = storage.sha256(raw)
-    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    digest = stored_files.sha256(raw)
+    raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
     message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
@@ -195,8 +196,8 @@ def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, 
 
 
 def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
-    digest = storage.sha256(raw)
-    raw_path = storage.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    digest = stored_files.sha256(raw)
+    raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
     with rt.sessions.begin() as session:
         session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "erreur", "erreur_interne"))
     return True

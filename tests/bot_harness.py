@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import load_config
-from bot.db import open_database
-from bot.models import Dossier, InboundMessage, Outbox
+from bot.mail.transports import SmtpTransport
 from bot.poller import Hooks, Runtime, poll_once
 from bot.rules import load_rules
-from bot.sender import SmtpTransport
+from bot.store.db import open_database
+from bot.store.models import Dossier, InboundMessage, Outbox
 
 CONFIG = """
 [bot]

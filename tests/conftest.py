@@ -7,8 +7,8 @@ import pytest
 
 pytest_plugins = ["fixtures_servers"]
 
-from bot.check import check_bytes
-from bot.report import as_json
+from bot.form.check import check_bytes
+from bot.form.report import as_json
 from bot.rules import load_rules
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from bot.fill import fill_fiche
+from bot.form.fill import fill_fiche
+from bot.form.samples import COMPLETE, SCHOOL_TIME, WITH_ERRORS
+from bot.form.template import build_template
 from bot.rules import load_rules
-from bot.samples import COMPLETE, SCHOOL_TIME, WITH_ERRORS
-from bot.template import build_template
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 RULES = load_rules()

@@ -10,7 +10,8 @@ import pytest
 from bot_harness import make_bot
 from mail_factory import mail, school_time_fiche
 
-from bot import avis, clock
+from bot import clock
+from bot.dossier import avis
 
 IEN = "ien.lievin@ac-lille.fr"
 

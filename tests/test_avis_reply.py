@@ -1,4 +1,4 @@
-"""Reading the IEN's avis in a reply (bot/avis_reply.py, rules/avis.toml).
+"""Reading the IEN's avis in a reply (bot/dossier/avis_reply.py, rules/avis.toml).
 
 The .eml replies of tests/eml/avis/ come from many mail clients and all quote
 the request, whose text says « favorable » ou « défavorable »; their expected
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailparser_reply import EmailReplyParser
 
-from bot.avis_reply import Decision, decide, load_vocabulary, new_text, normalise, read_decision
-from bot.mailparse import parse_message
+from bot.dossier.avis_reply import Decision, decide, load_vocabulary, new_text, normalise, read_decision
+from bot.mail.parse import parse_message
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "eml" / "avis"

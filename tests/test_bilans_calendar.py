@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.bilans import owed, overdue_day, reminder_days, reminder_due
+from bot.dossier.bilans import overdue_day, owed, reminder_days, reminder_due
 
 
 def test_a_project_over_two_civil_years_owes_a_mid_term_and_a_final_bilan():

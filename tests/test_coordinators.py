@@ -13,8 +13,8 @@ from mail_factory import fiche_bytes, fiche_with_errors, mail
 
 from bot import clock
 from bot.cli import main
-from bot.digest import send_digests
-from bot.reminders import run_reminders
+from bot.dossier.digest import send_digests
+from bot.dossier.reminders import run_reminders
 
 VILLE = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 

@@ -11,8 +11,8 @@ from bot_harness import make_bot
 from mail_factory import fiche_bytes, mail
 
 from bot import clock
+from bot.mail.transports import TemporaryFailure
 from bot.poller import Hooks, poll_once
-from bot.sender import TemporaryFailure
 
 
 class Crash(Exception):
@@ -152,7 +152,7 @@ def test_two_senders_at_once_send_each_mail_once(bot):
     """The daemon and a coordinator's command may send at the same moment."""
     import threading
 
-    from bot.outbox import send_pending
+    from bot.mail.outbox import send_pending
 
     class Unreachable:
         def connect(self):

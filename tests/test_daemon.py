@@ -218,7 +218,7 @@ def test_the_digest_job_uses_todays_date_in_paris_and_sends_the_outbox(tmp_path,
     from bot import clock
 
     seen, sent = [], []
-    monkeypatch.setitem(sys.modules, "bot.digest", types.SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "bot.dossier.digest", types.SimpleNamespace(
         send_digests=lambda rt, today: seen.append(today) or 2))
     monkeypatch.setattr(daemon, "_send", lambda rt: sent.append(rt))
     rt = runtime(tmp_path)

@@ -13,11 +13,11 @@ from conftest import run_cli
 
 from bot.clock import PARIS
 from bot.config import load_config
-from bot.db import open_database
 from bot.demo import CONFIG
-from bot.dossiers import list_dossiers
-from bot.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, columns, row, rows, totals
-from bot.models import AvisRequest, Bilan, Dossier, Version
+from bot.dossier.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, columns, row, rows, totals
+from bot.dossier.views import list_dossiers
+from bot.store.db import open_database
+from bot.store.models import AvisRequest, Bilan, Dossier, Version
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 

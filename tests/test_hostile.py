@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.check import check_bytes
+from bot.form.check import check_bytes
 from bot.rules import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,7 +294,7 @@ def test_a_bomb_through_the_cli_exits_2_quickly_with_json_and_no_traceback(bombs
 # (VmHWM) is read instead; ru_maxrss is the fallback elsewhere.
 MEASURE = (
     "import re, resource, sys\n"
-    "from bot.check import check_bytes\n"
+    "from bot.form.check import check_bytes\n"
     "r = check_bytes(open(sys.argv[1], 'rb').read())\n"
     "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)\n"
     "try:\n"

@@ -17,11 +17,11 @@ from mail_factory import fiche_bytes, mail
 from servers import make_certificate
 
 from bot.config import MailboxConfig, load_config
-from bot.db import open_database
-from bot.mailbox import ImapSource, MailboxUnavailable
+from bot.mail.sources import ImapSource, MailboxUnavailable
+from bot.mail.transports import SmtpTransport
 from bot.poller import Runtime
 from bot.rules import load_rules
-from bot.sender import SmtpTransport
+from bot.store.db import open_database
 
 RAW = (
     b"From: Camille Martin <camille.martin@example.org>\r\n"

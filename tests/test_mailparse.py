@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.mailparse import (
+from bot.mail.parse import (
     DEFAULT_FILENAME,
     Attachment,
     AutoMail,

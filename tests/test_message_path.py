@@ -212,7 +212,7 @@ def test_a_word_file_that_is_not_a_fiche_is_kept_and_answered(bot):
     body = reply.get_body(("plain",)).get_content()
     assert "« compte-rendu.docx »" in body and "ne ressemble pas à la fiche projet" in body
     with bot.rt.sessions() as s:
-        from bot.models import Document
+        from bot.store.models import Document
 
         [doc] = s.query(Document).all()
         assert doc.dossier_id is None and doc.role == "annexe"
@@ -309,7 +309,7 @@ def test_a_permanent_smtp_failure_is_recorded_and_visible(bot):
 
 
 def test_an_unreachable_smtp_server_keeps_mails_for_later(bot):
-    from bot.sender import SmtpTransport
+    from bot.mail.transports import SmtpTransport
 
     bot.rt.transport = SmtpTransport("127.0.0.1", 1, "none", timeout=1)
     bot.deliver(mail(attachments=[("f.docx", fiche_bytes())]))

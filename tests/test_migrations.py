@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import make_engine, upgrade
-from bot.models import Base
+from bot.store.db import make_engine, upgrade
+from bot.store.models import Base
 
 
 def test_migrations_create_exactly_the_schema_of_the_models(tmp_path):

@@ -39,13 +39,13 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot import clock
-from bot.check import check_bytes
 from bot.cli import main
-from bot.db import make_engine, upgrade
-from bot.digest import send_digests
-from bot.mailbox import Fetched
-from bot.models import AvisRequest, Base, DigestState, Dossier
-from bot.report import json_value
+from bot.dossier.digest import send_digests
+from bot.form.check import check_bytes
+from bot.form.report import json_value
+from bot.mail.sources import Fetched
+from bot.store.db import make_engine, upgrade
+from bot.store.models import AvisRequest, Base, DigestState, Dossier
 
 SKIP_REASON = ("PostgreSQL is optional for citebot (SQLite is the default); these tests run when the "
                "server binaries (Debian package `postgresql`, /usr/lib/postgresql/*/bin) and psycopg "
@@ -300,7 +300,7 @@ def test_two_transactions_numbering_the_same_reference_lose_nothing(bot, monkeyp
     """max(seq)+1 is read in the message's transaction: another one that commits the same number
     meanwhile makes this one fail on uq_dossier_year_seq; the message stays unmarked and the next
     round files it under the next number."""
-    from bot import intake
+    from bot.dossier import intake
 
     real = intake.format_reference
     raced = []

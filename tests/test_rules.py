@@ -95,7 +95,7 @@ def test_materiel_plafond_names_the_line_and_the_amount(read):
 def test_the_cap_comes_from_the_rules_data(read, tmp_path):
     import shutil
 
-    from bot.check import check_bytes
+    from bot.form.check import check_bytes
     from bot.paths import rules_dir
 
     folder = tmp_path / "rules"

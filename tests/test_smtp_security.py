@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from servers import free_port
 
-from bot.sender import SmtpTransport, TemporaryFailure
+from bot.mail.transports import SmtpTransport, TemporaryFailure
 
 
 @pytest.fixture(scope="module")

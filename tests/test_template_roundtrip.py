@@ -6,12 +6,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.check import check_bytes
-from bot.fill import fill_fiche
-from bot.report import as_json
+from bot.form.check import check_bytes
+from bot.form.fill import fill_fiche
+from bot.form.report import as_json
+from bot.form.template import build_template
+from bot.form.values import format_amount
 from bot.rules import load_rules
-from bot.template import build_template
-from bot.values import format_amount
 
 RULES = load_rules()
 TEMPLATE = build_template(RULES)
@@ -28,8 +28,9 @@ def test_the_blank_template_reads_back_with_every_field_empty():
 
 
 def test_the_template_prints_every_label_option_and_guidance():
-    import docx
     import io
+
+    import docx
 
     document = docx.Document(io.BytesIO(TEMPLATE))
     cells = {c.text for t in document.tables for row in t.rows for c in row.cells}

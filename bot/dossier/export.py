@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import PARIS
-from bot.dossiers import STATUS_LABELS
-from bot.models import Dossier
+from bot.dossier.views import STATUS_LABELS
+from bot.form.values import format_amount, format_date
 from bot.rules import Rules, load_rules
-from bot.values import format_amount, format_date
+from bot.store.models import Dossier
 
 AMOUNT, DATE, TEXT = "amount", "date", "text"
 

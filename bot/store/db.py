@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from alembic import command
 from bot.paths import data_path
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from docx import Document
 from docx.oxml.ns import qn
 
+from bot.form.template import W14
 from bot.rules import Rules
-from bot.template import W14
 from bot.text import normalize
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.docxfile import Unreadable, open_docx
-from bot.findings import Finding, file_finding
-from bot.interpret import interpret
-from bot.layout import document_blocks
-from bot.reader import read_blocks
+from bot.form.docxfile import Unreadable, open_docx
+from bot.form.findings import Finding, file_finding
+from bot.form.interpret import interpret
+from bot.form.layout import document_blocks
+from bot.form.reader import read_blocks
+from bot.form.validate import validate
 from bot.rules import Rules, load_rules
-from bot.validate import validate
 
 FICHE = "fiche_projet"
 UNKNOWN = "inconnu"

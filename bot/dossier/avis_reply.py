@@ -8,7 +8,7 @@ in rules/avis.toml; this module only applies them.
     decide(text) -> Decision       the same on a text taken whole as new text
     normalise(body) -> str         step 1 below, for mail-parser-reply
 
-`body` is `Incoming.text` (bot.mailparse): the plain-text part, or the HTML part
+`body` is `Incoming.text` (bot.mail.parse): the plain-text part, or the HTML part
 converted to text. The subject is never read: it carries our own wording.
 
 The new text, step by step (`new_text`):

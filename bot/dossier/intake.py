@@ -18,21 +18,23 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import avis, bilans, clock, storage
-from bot.check import FICHE, UNKNOWN, CheckResult, check_bytes
+from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.consent import build_consent_form
-from bot.docxfile import OLE_MAGIC
-from bot.mailparse import Attachment as MailAttachment
-from bot.mailparse import Incoming
-from bot.mails import DOCX_TYPE, Attachment, Mail
-from bot.models import Document, Dossier, Event, InboundMessage, Outbox, Version
-from bot.outbox import enqueue
-from bot.references import find_references, format_reference
-from bot.report import display_value, json_value
+from bot.dossier import avis, bilans
+from bot.dossier.references import find_references, format_reference
+from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
+from bot.form.consent import build_consent_form
+from bot.form.docxfile import OLE_MAGIC
+from bot.form.report import display_value, json_value
+from bot.form.template import build_template
+from bot.form.values import format_amount
+from bot.mail.compose import DOCX_TYPE, Attachment, Mail
+from bot.mail.outbox import enqueue
+from bot.mail.parse import Attachment as MailAttachment
+from bot.mail.parse import Incoming
 from bot.rules import Rules
-from bot.template import build_template
-from bot.values import format_amount
+from bot.store import files as stored_files
+from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, Version
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def read_files(message: Incoming, rules: Rules) -> list[File]:
         data = att.data
         word_like = data[:2] == b"PK" or data[:8] == OLE_MAGIC or att.filename.lower().endswith(WORD_SUFFIXES)
         result = check_bytes(data, rules) if word_like and not att.too_large else None
-        files.append(File(att, storage.sha256(data), result))
+        files.append(File(att, stored_files.sha256(data), result))
     return files
 
 
@@ -119,7 +121,7 @@ class Intake:
 
     def keep(self, file: File, role: str, dossier: Dossier | None = None) -> Document:
         att = file.attachment
-        stored = storage.store_document(self.data_dir, att.data, att.filename, file.sha256) if not att.too_large else ""
+        stored = stored_files.store_document(self.data_dir, att.data, att.filename, file.sha256) if not att.too_large else ""
         document = Document(sha256=file.sha256, original_name=att.filename[:255], stored_name=stored,
                             content_type=att.content_type[:255], size=att.size, role=role, dossier=dossier,
                             inbound_id=self.inbound.id, created_at=self.now)
@@ -346,7 +348,7 @@ class Intake:
         return None
 
     def _answer_status(self, dossier: Dossier) -> str:
-        from bot.dossiers import STATUS_LABELS
+        from bot.dossier.views import STATUS_LABELS
 
         current = dossier.current
         allowed = {a.lower() for a in (dossier.porteur_email, current.fields.get("referent_email")) if a}

@@ -8,14 +8,15 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from bot import bilans, clock
+from bot import clock
 from bot.config import Config
-from bot.dossiers import STATUS_LABELS, find
-from bot.mails import Mail
-from bot.models import Dossier, Event
-from bot.outbox import enqueue
+from bot.dossier import bilans
+from bot.dossier.views import STATUS_LABELS, find
+from bot.form.values import format_amount
+from bot.mail.compose import Mail
+from bot.mail.outbox import enqueue
 from bot.rules import Rules
-from bot.values import format_amount
+from bot.store.models import Dossier, Event
 
 # From which statuses each decision may be recorded.
 ALLOWED = {"accepte": {"pret_troika"}, "refuse": {"pret_troika", "avis_defavorable"}}

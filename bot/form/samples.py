@@ -3,9 +3,9 @@ built by filling the generated template."""
 
 from __future__ import annotations
 
-from bot.fill import fill_fiche
+from bot.form.fill import fill_fiche
+from bot.form.template import build_template
 from bot.rules import Rules
-from bot.template import build_template
 
 COMPLETE = {
     "structure": "Association Lire et Dire",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot import avis, bilans
-from bot.poller import Runtime
+from bot.dossier import avis, bilans
+from bot.dossier.context import Context
 
 
 @dataclass
@@ -21,7 +21,7 @@ class RemindersReport:
                 f"{self.bilan_reminders} rappel(s) de bilan, {self.bilan_overdue} bilan(s) en retard signalé(s)")
 
 
-def run_reminders(rt: Runtime, today: date) -> RemindersReport:
+def run_reminders(rt: Context, today: date) -> RemindersReport:
     """Queue the reminders due `today` (idempotent for a given day); the outbox sends them."""
     with rt.sessions.begin() as session:
         a = avis.remind(session, rt.cfg, rt.rules, today)

@@ -6,9 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bot.check import FICHE, CheckResult
+from bot.form.check import FICHE, CheckResult
+from bot.form.values import format_amount, format_date
 from bot.rules import Rules
-from bot.values import format_amount, format_date
 
 
 def json_value(value: Any) -> Any:

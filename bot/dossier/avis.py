@@ -19,16 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.avis_reply import read_decision
 from bot.config import Config
-from bot.mailparse import Incoming
-from bot.mails import Attachment, Mail, datetime_fr
-from bot.models import AvisRequest, Document, Dossier, Event, Outbox
-from bot.outbox import enqueue
-from bot.references import find_references
-from bot.report import display_value
+from bot.dossier.avis_reply import read_decision
+from bot.dossier.references import find_references
+from bot.form.report import display_value
+from bot.form.values import format_amount, format_date, parse_amount
+from bot.mail.compose import Attachment, Mail, datetime_fr
+from bot.mail.outbox import enqueue
+from bot.mail.parse import Incoming
 from bot.rules import Rules
-from bot.values import format_amount, format_date, parse_amount
+from bot.store.models import AvisRequest, Document, Dossier, Event, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def new_version_sent(session: Session, cfg: Config, rules: Rules, dossier: Dossi
 
 
 def note_coordinators(session: Session, cfg: Config, dossier: Dossier, title: str, text: str) -> None:
-    from bot.dossiers import STATUS_LABELS
+    from bot.dossier.views import STATUS_LABELS
 
     fields = dossier.current.fields if dossier.current else {}
     _queue(session, cfg, Mail(
@@ -168,7 +168,7 @@ def authentication_failure(message: Incoming, authserv_id: str) -> str | None:
 
 @dataclass
 class ReplyContext:
-    """What handling a reply needs from the intake (bot/intake.py)."""
+    """What handling a reply needs from the intake (bot/dossier/intake.py)."""
 
     session: Session
     cfg: Config

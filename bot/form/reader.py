@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.layout import CHECKED, UNCHECKED, Block, Cell, Para, Table
-from bot.marks import segments
+from bot.form.layout import CHECKED, UNCHECKED, Block, Cell, Para, Table
+from bot.form.marks import segments
 from bot.rules import Rules
 from bot.text import normalize
 

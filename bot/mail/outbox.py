@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config
-from bot.mails import Mail, build, new_message_id
-from bot.models import Event, Outbox
-from bot.sender import PermanentFailure, TemporaryFailure, Transport
+from bot.mail.compose import Mail, build, new_message_id
+from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
+from bot.store.models import Event, Outbox
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)

@@ -12,13 +12,15 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import bilans, clock
+from bot import clock
 from bot.config import Config
-from bot.dossiers import STATUS_LABELS
-from bot.mails import Mail
-from bot.models import DigestState, Dossier, InboundMessage
-from bot.outbox import enqueue
+from bot.dossier import bilans
+from bot.dossier.context import Context
+from bot.dossier.views import STATUS_LABELS
+from bot.mail.compose import Mail
+from bot.mail.outbox import enqueue
 from bot.rules import Rules
+from bot.store.models import DigestState, Dossier, InboundMessage
 
 SOON = timedelta(days=30)
 # What the coordinators should look at, by classification or outcome, in their words.
@@ -144,7 +146,7 @@ def queue_digests(session: Session, cfg: Config, rules: Rules, today: date) -> i
     return queued
 
 
-def send_digests(rt, today: date) -> int:
+def send_digests(rt: Context, today: date) -> int:
     """Queue one digest per coordinator with news (the outbox sends them)."""
     with rt.sessions.begin() as session:
         return queue_digests(session, rt.cfg, rt.rules, today)

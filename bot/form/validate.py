@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.findings import Finding, finding
+from bot.form.findings import Finding, finding
+from bot.form.values import format_amount, format_date
 from bot.rules import CheckRule, Rules
-from bot.values import format_amount, format_date
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from functools import cache
 from docx import Document
 from docx.shared import Cm, Pt
 
+from bot.form.template import add_checkbox
 from bot.paths import rules_dir
-from bot.template import add_checkbox
 
 
 @cache

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.config import Config
-from bot.mails import Mail
-from bot.models import Bilan, Dossier, Event
-from bot.outbox import enqueue
+from bot.mail.compose import Mail
+from bot.mail.outbox import enqueue
 from bot.paths import rules_dir
 from bot.rules import Rules
+from bot.store.models import Bilan, Dossier, Event
 
 
 @cache
@@ -91,7 +91,7 @@ class BilanReport:
 
 
 def remind(session: Session, cfg: Config, rules: Rules, today: date) -> BilanReport:
-    from bot.avis import note_coordinators
+    from bot.dossier.avis import note_coordinators
 
     report = BilanReport()
     open_bilans = session.scalars(

@@ -15,9 +15,9 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-from bot.layout import UNCHECKED
+from bot.form.layout import UNCHECKED
+from bot.form.values import format_amount
 from bot.rules import Field, Rules
-from bot.values import format_amount
 
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 LABEL_SHADING = "DCE6F2"

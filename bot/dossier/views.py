@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import PARIS
-from bot.models import AvisRequest, Document, Dossier, Outbox
+from bot.store.models import AvisRequest, Document, Dossier, Outbox
 
 STATUS_LABELS = {
     "nouveau": "nouveau",

@@ -10,10 +10,10 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from bot import values
-from bot.findings import Finding, finding
-from bot.marks import choose, has_marks, segments
-from bot.reader import RawForm
+from bot.form import values
+from bot.form.findings import Finding, finding
+from bot.form.marks import choose, has_marks, segments
+from bot.form.reader import RawForm
 from bot.rules import Field, Rules
 from bot.text import clean_spaces
 

@@ -1,7 +1,7 @@
 """Mails the bot sends: rendered from templates_mail/<name>/ and built as MIME.
 
 Pure: a template name and a context in, bytes out. The caller queues them in
-the outbox (bot/outbox.py) in the same transaction as the outcome they report.
+the outbox (bot/mail/outbox.py) in the same transaction as the outcome they report.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from email.utils import format_datetime
 from functools import cache
 
 import jinja2
-from babel.dates import format_date, format_datetime as babel_datetime
+from babel.dates import format_date
+from babel.dates import format_datetime as babel_datetime
 
 from bot.clock import PARIS
+from bot.form.values import format_amount
 from bot.paths import templates_dir
-from bot.values import format_amount
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
