@@ -89,7 +89,7 @@ def poll_once(rt: Runtime) -> PollReport:
 
 class _OutboxDrainer(threading.Thread):
     """Sends the outbox while the mailboxes are read. Each row is still sent and
-    recorded in its own transaction (bot.outbox); an error here is raised again
+    recorded in its own transaction (bot.mail.outbox); an error here is raised again
     in the polling thread by finish()."""
 
     def __init__(self, rt: Runtime):

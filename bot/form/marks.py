@@ -1,7 +1,7 @@
 """Which options of a list a porteur chose.
 
 A porteur marks a choice with ☒ ☑ ✓ ✔ ■ [X] (X) or an "X " in front (check-box
-fields arrive here already turned into ☒ / ☐ by bot.layout), or deletes the
+fields arrive here already turned into ☒ / ☐ by bot.form.layout), or deletes the
 options they did not choose. Unmarked boxes are ☐ □ [ ] ( ).
 """
 

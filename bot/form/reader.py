@@ -4,7 +4,7 @@ Understands the template (two-column tables), "Label : value" in one cell or one
 paragraph, a label paragraph followed by its value paragraphs, reordered and
 extra rows, vertically merged label cells, the materiel table (found by its
 header row) and year rows of the repartition. Values stay raw text here;
-bot.interpret gives them types.
+bot.form.interpret gives them types.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = (REPO.parent / "shared" / "corpus" / "docx").resolve()
 EXPECTED_EXIT = {"inconnu": 1, "illisible": 2}
 FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.is_dir() else []

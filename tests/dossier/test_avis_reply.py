@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailparser_reply import EmailReplyParser
 
-from bot.dossier.avis_reply import Decision, decide, load_vocabulary, new_text, normalise, read_decision
+from bot.dossier.avis_reply import Decision, decide, load_vocabulary, new_text, read_decision
 from bot.mail.parse import parse_message
+from bot.mail.reply import normalise
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "eml" / "avis"
 EXPECTED = tomllib.loads((FIXTURES / "expected.toml").read_text(encoding="utf-8"))
 CORPUS = (REPO.parent / "shared" / "corpus" / "mail" / "mail-parser-reply").resolve()

@@ -23,7 +23,7 @@ import pytest
 from bot.form.check import check_bytes
 from bot.rules import load_rules
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # -- a minimal .docx, by hand ---------------------------------------------------
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"

@@ -29,7 +29,7 @@ from bot.mail.parse import (
     safe_filename,
 )
 
-EML = Path(__file__).parent / "eml"
+EML = Path(__file__).resolve().parents[1] / "eml"
 FIXTURES = sorted(EML.glob("*.eml"))
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PARIS_WINTER = timezone(timedelta(hours=1))
