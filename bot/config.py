@@ -31,6 +31,7 @@ EXAMPLE_FILE = "config.example.toml"
 
 PORTEUR_TYPES = ("education_nationale", "service_ville", "association", "structure_partenaire", "secteur_prive")
 SECURITIES = ("none", "starttls", "tls")
+MODES = ("personnel", "dedie")  # [[mailbox]] mode (mailboxes.md)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _IMAP_PORTS = {"tls": 993, "starttls": 143, "none": 143}
@@ -284,7 +285,7 @@ def _check_daily_time(value: str) -> str | None:
 
 # --------------------------------------------------------------------------- the schema, as data
 
-STR, INT, NUMBER, STR_LIST, PATH = "str", "int", "number", "str_list", "path"
+STR, INT, NUMBER, STR_LIST, PATH, DATE = "str", "int", "number", "str_list", "path", "date"
 
 _TYPE_NAMES = {
     STR: "une chaîne de caractères est attendue",
@@ -292,6 +293,7 @@ _TYPE_NAMES = {
     INT: "un nombre entier est attendu",
     NUMBER: "un nombre est attendu",
     STR_LIST: "une liste de chaînes de caractères est attendue",
+    DATE: "une date AAAA-MM-JJ est attendue",
 }
 
 
@@ -344,6 +346,10 @@ SCHEMA: dict[str, Section] = {
     "mailbox": Section(array=True, keys={
         "name": Key(STR, required=True, check=_check_mailbox_name),
         "address": Key(STR, required=True, check=_check_email),
+        # "personnel": someone's own inbox, only mail about the call is handled;
+        # "dedie": an address for the call only, every human is answered (mailboxes.md).
+        "mode": Key(STR, default="personnel", choices=MODES),
+        "since": Key(DATE),  # default: seven days before the first poll, recorded once
         "kind": Key(STR, required=True, choices=("imap", "maildir")),
         "host": Key(STR, needed_if=("kind", "imap")),
         "port": Key(INT, check=_check_port),  # default from security
@@ -372,6 +378,7 @@ SCHEMA: dict[str, Section] = {
     }),
     "limits": Section(required=False, keys={
         "max_attachment_mb": Key(INT, default=20, check=_at_least(1)),
+        "max_message_mb": Key(INT, default=40, check=_at_least(1)),  # larger: never downloaded
         "auto_replies_per_sender_per_day": Key(INT, default=5, check=_at_least(0)),
     }),
     "outbox": Section(required=False, keys={
@@ -411,6 +418,8 @@ class SmtpConfig:
 class MailboxConfig:
     name: str
     address: str
+    mode: str = "personnel"  # "personnel" | "dedie"
+    since: date | None = None  # start date; None: seven days before the first poll
     kind: str  # "imap" | "maildir"
     host: str | None = None
     port: int = 993
@@ -453,6 +462,7 @@ class ScheduleConfig:
 @dataclass(frozen=True, kw_only=True)
 class LimitsConfig:
     max_attachment_mb: int = 20
+    max_message_mb: int = 40
     auto_replies_per_sender_per_day: int = 5
 
 
@@ -642,6 +652,8 @@ def _value(value: Any, key: Key, full: str, base: Path) -> Any:
         raise _bad(full, f"{problem}.")
     if key.type == PATH and not (key.credential and _CREDENTIAL.match(value)):
         return _resolve_path(value, base)
+    if key.type == DATE and isinstance(value, str):
+        return _as_date(value)
     return value  # a credential path stays as written until the environment is known
 
 
@@ -654,7 +666,19 @@ def _has_type(value: Any, type_: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if type_ == STR_LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if type_ == DATE:  # "2026-12-01" or a TOML date 2026-12-01
+        return (isinstance(value, date) and not isinstance(value, datetime)) or (
+            isinstance(value, str) and _as_date(value) is not None)
     raise AssertionError(type_)
+
+
+def _as_date(value: str) -> date | None:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _resolve_path(value: str, base: Path) -> Path:
