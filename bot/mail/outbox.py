@@ -65,17 +65,21 @@ class SendReport:
 
 
 def send_pending(sessions: sessionmaker[Session], transport: Transport, from_address: str) -> SendReport:
-    """Send the mails that are due, a batch at a time, each recorded in its own transaction."""
+    """Send every mail that is due, a batch at a time on one connection, each
+    recorded in its own transaction; stop when none is due any more or the server
+    is gone (a deferred mail is due again only after its backoff)."""
     report = SendReport()
     claimed = _claim_due(sessions)
     if not claimed:
         return report
     try:
         with transport.connect() as connection:
-            for done, row_id in enumerate(claimed, start=1):
-                if not _send_one(sessions, connection, row_id, from_address, report):
-                    _release(sessions, claimed[done:])  # the server went away: the rest waits
-                    break
+            while claimed and not report.unreachable:
+                for done, row_id in enumerate(claimed, start=1):
+                    if not _send_one(sessions, connection, row_id, from_address, report):
+                        _release(sessions, claimed[done:])  # the server went away: the rest waits
+                        break
+                claimed = [] if report.unreachable else _claim_due(sessions)
     except TemporaryFailure as exc:
         log.error("outgoing mail server unreachable: %s", exc)
         _release(sessions, claimed)
