@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier.intake import Intake
+from bot.dossier.intake import OUTSIDE_THE_CALL, Intake
 from bot.mail.outbox import SendReport, send_pending
 from bot.mail.parse import parse_message
 from bot.mail.sources import MailboxUnavailable, Source, open_source
@@ -143,7 +143,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                 break  # the rest stays in the mailbox, unmarked, for the next start
             rt.hooks.after_fetch(fetched.uid)
             try:
-                handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+                handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
             except Exception as exc:
                 if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
                     raise  # the database's fault: stop the round, retry later
@@ -151,14 +151,14 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                 # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
                 # the coordinators, never retried in a loop nor lost.
                 log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-                handled = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+                handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
             if handled:
                 report.handled += 1
             else:
                 report.skipped += 1
             rt.hooks.after_commit(fetched.uid)
             rt.hooks.before_mark(fetched.uid)
-            source.mark(fetched.uid)
+            source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
             if fetched.uid.isdigit():
                 highest = max(highest, int(fetched.uid))
     finally:
@@ -172,43 +172,66 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
         source.close()
 
 
-def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
-    """Classify and handle one message, committed. False when it was handled before."""
-    digest = stored_files.sha256(raw)
-    raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
-    message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
+def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> tuple[bool, bool]:
+    """Classify and handle one message, committed: (handled now, private). Handled is
+    False when it was handled before; private when it is a `personnel` mailbox's
+    message that is not about the call.
+
+    What is kept of a message depends on what it is: private mail leaves its
+    position and SHA-256 only (so it is not read twice); any other leaves its raw
+    copy, sender and subject too."""
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
-        if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)):
-            return False
-        if session.scalar(select(InboundMessage.id).where(InboundMessage.mailbox == mailbox.name,
-                                                          InboundMessage.sha256 == digest)):
-            session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "doublon", "deja_traite"))
-            return False
-        inbound = _inbound(mailbox, uidvalidity, uid, digest, raw_path, message, "en_cours", "en_cours")
+        seen = session.scalar(select(InboundMessage.classification).where(here, InboundMessage.uid == uid))
+        if seen is not None:
+            return False, seen == OUTSIDE_THE_CALL[0]
+        digest = stored_files.sha256(raw)
+        first = session.scalar(select(InboundMessage.classification).where(
+            InboundMessage.mailbox == mailbox.name, InboundMessage.sha256 == digest).order_by(InboundMessage.id))
+        if first is not None:
+            session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
+            return False, first == OUTSIDE_THE_CALL[0]
+        message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
+        inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
         intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message)
         inbound.classification, inbound.outcome = intake.handle()
+        private = (inbound.classification, inbound.outcome) == OUTSIDE_THE_CALL
+        if not private:
+            # Written before the commit: a crash in between leaves a file that the
+            # next round writes again (content-addressed), never a record without it.
+            inbound.raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
+            _describe(inbound, message)
     # Sender's fault or not, the outcome is recorded; INFO logs carry no personal data.
     log.info("mailbox %s uid %s: %s → %s", mailbox.name, uid, inbound.classification, inbound.outcome)
-    return True
+    return True, private
 
 
-def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
+def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> tuple[bool, bool]:
+    """A message our code failed on: recorded for the coordinators, never retried in a
+    loop. Its raw copy is kept for a second try, except in a `personnel` mailbox,
+    where it may be private mail: it stays in the owner's mailbox, and only there."""
     digest = stored_files.sha256(raw)
-    raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    private = mailbox.mode == "personnel"
+    raw_path = "" if private else stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
     with rt.sessions.begin() as session:
-        session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "erreur", "erreur_interne"))
-    return True
+        session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, "erreur", "erreur_interne"))
+    return True, private
 
 
-def _inbound(mailbox, uidvalidity, uid, digest, raw_path, message, classification, outcome) -> InboundMessage:
+def _inbound(mailbox, uidvalidity, uid, digest, raw_path, classification, outcome) -> InboundMessage:
+    """A message's position and hash: all that is recorded until we know what it is."""
     return InboundMessage(
         mailbox=mailbox.name, uidvalidity=uidvalidity, uid=uid, sha256=digest, raw_path=raw_path,
-        message_id=(message.message_id or "")[:998] or None if message else None,
-        from_addr=(message.from_addr or "")[:320] or None if message else None,
-        subject=(message.subject or "")[:1000] if message else "",
-        received_at=clock.now(), classification=classification, outcome=outcome,
-        detail={"problems": list(message.problems)[:20]} if message else {},
+        message_id=None, from_addr=None, subject="", received_at=clock.now(), classification=classification,
+        outcome=outcome, detail={},
     )
+
+
+def _describe(inbound: InboundMessage, message) -> None:
+    """What the coordinators see of a message: its ids, sender, subject, and what could not be read."""
+    inbound.message_id = (message.message_id or "")[:998] or None
+    inbound.from_addr = (message.from_addr or "")[:320] or None
+    inbound.subject = (message.subject or "")[:1000]
+    inbound.detail = {"problems": list(message.problems)[:20], **(inbound.detail or {})}

@@ -32,6 +32,7 @@ security = "none"
 [[mailbox]]
 name = "education_nationale"
 address = "chloe.dulieux@ac-lille.fr"
+mode = "{en_mode}"
 kind = "imap"
 host = "{imap_host}"
 port = {imap_port}
@@ -44,6 +45,7 @@ porteur_types = ["education_nationale"]
 [[mailbox]]
 name = "ville"
 address = "l.marcq@lievin.fr"
+mode = "{ville_mode}"
 kind = "imap"
 host = "{imap_host}"
 port = {imap_port}
@@ -106,7 +108,10 @@ class Bot:
 
 
 def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
-             ville_extra: str = "", authserv_id: str = "", extra: str = "") -> Bot:
+             ville_extra: str = "", authserv_id: str = "", extra: str = "", mode: str = "dedie",
+             en_mode: str | None = None) -> Bot:
+    """A bot on the test servers. Its mailboxes are `dedie` unless told otherwise:
+    most tests are about what is done with mail about the call."""
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -116,7 +121,8 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
                                   imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
                                   ville_folder=ville_folder, ville_extra=ville_extra,
-                                  authserv_id=authserv_id, extra=extra),
+                                  authserv_id=authserv_id, extra=extra, ville_mode=mode,
+                                  en_mode=en_mode or mode),
                     encoding="utf-8")
     cfg = load_config(path)
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url),

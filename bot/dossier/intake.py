@@ -22,6 +22,7 @@ from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier import avis, bilans
 from bot.dossier.references import find_references, format_reference
+from bot.dossier.relevance import Candidate, about_the_call
 from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.form.consent import build_consent_form
 from bot.form.docxfile import OLE_MAGIC
@@ -42,6 +43,9 @@ WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+# A `personnel` mailbox's message that is not about the call: recorded by its
+# position and hash only (bot/poller.py stores nothing else of it).
+OUTSIDE_THE_CALL = ("hors_appel", "ignore")
 _STATUS_REQUEST = re.compile(r"^\s*(?:(?:re|tr|fwd?)\s*:\s*)*statut\b", re.I)
 
 
@@ -140,9 +144,12 @@ class Intake:
     def handle(self) -> tuple[str, str]:
         """(classification, outcome) of the message, everything it causes added to the session."""
         message = self.message
+        if self.mailbox.mode == "personnel" and not self._about_the_call():
+            # Someone's own inbox: what is not about the call is none of our business.
+            return OUTSIDE_THE_CALL
         if message.auto or self._from_ourselves():
             return "automatique", "enregistre"
-        self.files = read_files(message, self.rules)
+        self.files = self.files or read_files(message, self.rules)
         request = avis.match_request(self.session, message, self.cfg.bot.reference_prefix)
         if request is not None:  # never a submission, even when it carries the fiche back
             return "reponse_avis", avis.handle_reply(self._reply_context(), request)
@@ -164,6 +171,25 @@ class Intake:
         if failed:
             return "fiche_non_reconnue", self._answer_not_a_fiche(failed)
         return "format_incorrect", self._answer_wrong_format()
+
+    def _about_the_call(self) -> bool:
+        """mailboxes.md, "Two modes": the cheap questions first, the files last."""
+        message = self.message
+        refers_to_us = bool(find_references(message.subject, self.cfg.bot.reference_prefix)) or self._answers_us()
+        status_request = any(_STATUS_REQUEST.match(line or "") for line in (message.subject, _first_line(message)))
+        if refers_to_us or status_request:
+            return True
+        if not message.attachments:
+            return False
+        self.files = read_files(message, self.rules)
+        candidates = [Candidate(f.attachment.filename, f.is_fiche, f.is_failed_word) for f in self.files]
+        return about_the_call(subject=message.subject, text=message.text or "", files=candidates,
+                              refers_to_us=False, status_request=False) is not None
+
+    def _answers_us(self) -> bool:
+        """In-Reply-To or References name a mail we sent (any kind: acknowledgement, digest, note…)."""
+        ids = [i for i in (self.message.in_reply_to, *self.message.references) if i]
+        return bool(ids) and self.session.scalar(select(Outbox.id).where(Outbox.message_id.in_(ids)).limit(1)) is not None
 
     def _reply_context(self) -> avis.ReplyContext:
         def keep_attachments(dossier: Dossier) -> None:
@@ -338,8 +364,7 @@ class Intake:
 
     def _status_request(self) -> Dossier | None:
         """'statut CE-2026-0007' in the subject or on the first line of the message."""
-        first_line = next((line for line in (self.message.text or "").splitlines() if line.strip()), "")
-        for line in (self.message.subject, first_line):
+        for line in (self.message.subject, _first_line(self.message)):
             if _STATUS_REQUEST.match(line or ""):
                 for reference in find_references(line, self.cfg.bot.reference_prefix):
                     dossier = self.session.scalar(select(Dossier).where(Dossier.reference == reference))
@@ -414,6 +439,10 @@ class Intake:
 @cache
 def _template_bytes(rules: Rules) -> bytes:
     return build_template(rules)
+
+
+def _first_line(message: Incoming) -> str:
+    return next((line for line in (message.text or "").splitlines() if line.strip()), "")
 
 
 def _short(text: str, limit: int = 240) -> str:

@@ -43,7 +43,7 @@ class Source(Protocol):
     uidvalidity: int
 
     def fetch_after(self, last_uid: int) -> Iterator[Fetched]: ...
-    def mark(self, uid: str) -> None: ...
+    def mark(self, uid: str, move: bool = True) -> None: ...
     def close(self) -> None: ...
 
 
@@ -103,10 +103,11 @@ class ImapSource:
                 raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
             raise
 
-    def mark(self, uid: str) -> None:
+    def mark(self, uid: str, move: bool = True) -> None:
+        """The processed keyword; then, when `move`, the move to `move_to` if configured."""
         try:
             self.client.add_flags([int(uid)], [self.cfg.processed_keyword])
-            if self.cfg.move_to:
+            if move and self.cfg.move_to:
                 if self.client.has_capability("MOVE"):
                     self.client.move([int(uid)], self.cfg.move_to)
                 else:
@@ -150,7 +151,11 @@ class MaildirSource:
             with self.box.get_file(key) as f:
                 yield Fetched(key, f.read())
 
-    def mark(self, uid: str) -> None:
+    def mark(self, uid: str, move: bool = True) -> None:
+        """From new/ to cur/ (a move of the file; when not `move`, nothing: the
+        database knows the key, and the file stays exactly as its owner left it)."""
+        if not move:
+            return
         message = self.box.get_message(uid)
         if message.get_subdir() == "new":
             message.set_subdir("cur")

@@ -340,7 +340,7 @@ def test_a_value_postgresql_refuses_quarantines_the_message_instead_of_blocking_
         def fetch_after(self, last_uid):
             yield from (Fetched(str(n), raw) for n, raw in enumerate(self.raws, 1) if n > last_uid)
 
-        def mark(self, uid):
+        def mark(self, uid, move=True):
             self.marked.append(uid)
 
         def close(self):
