@@ -99,13 +99,45 @@ def poll(ctx: click.Context, once: bool) -> None:
 
     report = poll_once(runtime(ctx))
     sending = report.sending
-    click.echo(f"{report.handled} message(s) traité(s), {report.skipped} déjà connu(s) ; "
+    aside = f", dont {report.left_alone} hors appel (laissé(s) tel(s) quel(s))" if report.left_alone else ""
+    click.echo(f"{report.handled} message(s) traité(s){aside}, {report.skipped} déjà connu(s) ; "
                f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
     for name in report.unreachable:
         click.echo(f"Boîte « {name} » injoignable : elle sera relevée au prochain passage.", err=True)
     if sending.unreachable:
         click.echo("Serveur d'envoi injoignable : les courriels partiront au prochain passage.", err=True)
     sys.exit(EXIT_OK if report.ok else 1)
+
+
+@main.command()
+@click.argument("mailbox")
+@click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Reprendre les messages reçus depuis ce jour (AAAA-MM-JJ).")
+@click.option("--answer", is_flag=True, help="Répondre aussi aux porteurs (par défaut : aucun courriel aux porteurs).")
+@click.pass_context
+def backfill(ctx: click.Context, mailbox: str, since, answer: bool) -> None:
+    """Reprend les fiches des messages antérieurs à la date de départ d'une boîte, une seule fois."""
+    from bot.mail.sources import MailboxUnavailable
+    from bot.poller import backfill as take_back
+
+    rt = runtime(ctx)
+    box = rt.cfg.mailbox(mailbox)
+    if box is None:
+        names = ", ".join(f"« {m.name} »" for m in rt.cfg.mailboxes)
+        click.echo(f"Aucune boîte ne s'appelle « {mailbox} » (boîtes : {names}).", err=True)
+        sys.exit(1)
+    try:
+        report = take_back(rt, box, since.date(), answer)
+    except MailboxUnavailable:
+        click.echo(f"Boîte « {mailbox} » injoignable : rien n'a été repris, réessayez plus tard.", err=True)
+        sys.exit(1)
+    sending = report.sending
+    click.echo(f"{report.handled - report.left_alone} message(s) repris, {report.left_alone} sans fiche laissé(s) "
+               f"tel(s) quel(s), {report.skipped} déjà connu(s) ; "
+               f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
+    if not answer:
+        click.echo("Aucun courriel n'a été adressé aux porteurs (option --answer pour leur répondre).")
+    sys.exit(EXIT_OK)
 
 
 @main.command()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, SQLAlchemyError
@@ -19,16 +20,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier.intake import OUTSIDE_THE_CALL, Intake
+from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
 from bot.mail.outbox import SendReport, send_pending
 from bot.mail.parse import parse_message
-from bot.mail.sources import MailboxUnavailable, Source, open_source
+from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.models import InboundMessage, MailboxCursor
 
 log = logging.getLogger(__name__)
+# A mailbox's start date, when `since` is not set: this long before its first poll,
+# so that a fiche sent the week the bot was installed is still taken.
+FIRST_POLL_LOOKBACK = timedelta(days=7)
 
 
 class Hooks:
@@ -57,8 +61,9 @@ class Runtime:
 
 @dataclass
 class PollReport:
-    handled: int = 0
-    skipped: int = 0
+    handled: int = 0  # recorded now, left alone included
+    left_alone: int = 0  # of which: private mail of a `personnel` mailbox, old mail without a fiche
+    skipped: int = 0  # handled before
     unreachable: list[str] = field(default_factory=list)
     sending: SendReport | None = None
 
@@ -127,10 +132,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
     last_uid = highest = 0
     try:
         with rt.sessions.begin() as session:
-            cursor = session.get(MailboxCursor, mailbox.name)
-            if cursor is None:
-                cursor = MailboxCursor(mailbox=mailbox.name, uidvalidity=None, last_uid=0, updated_at=clock.now())
-                session.add(cursor)
+            cursor = _cursor(session, mailbox)
             if cursor.uidvalidity != source.uidvalidity:
                 # A new UIDVALIDITY renumbers the mailbox: start over; the SHA-256
                 # of each raw message keeps what was handled from being handled again.
@@ -138,29 +140,9 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                     log.warning("mailbox %s: UIDVALIDITY changed, rescanning", mailbox.name)
                 cursor.uidvalidity, cursor.last_uid = source.uidvalidity, 0
             last_uid = highest = cursor.last_uid
-        for fetched in source.fetch_after(last_uid):
-            if rt.stopping.is_set():
-                break  # the rest stays in the mailbox, unmarked, for the next start
-            rt.hooks.after_fetch(fetched.uid)
-            try:
-                handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
-            except Exception as exc:
-                if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
-                    raise  # the database's fault: stop the round, retry later
-                # The message's fault — our code cannot handle it, or the database refuses one of
-                # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
-                # the coordinators, never retried in a loop nor lost.
-                log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-                handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
-            if handled:
-                report.handled += 1
-            else:
-                report.skipped += 1
-            rt.hooks.after_commit(fetched.uid)
-            rt.hooks.before_mark(fetched.uid)
-            source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
-            if fetched.uid.isdigit():
-                highest = max(highest, int(fetched.uid))
+            start = mailbox.since or cursor.start_date
+        # Older mail is never fetched by polling: the server's search leaves it out.
+        highest = max(highest, _handle_each(rt, mailbox, source, source.fetch_after(last_uid, since=start), report))
     finally:
         # The cursor only narrows the next search (marked messages are excluded
         # by their keyword anyway): saved once per round, not once per message.
@@ -172,7 +154,71 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
         source.close()
 
 
-def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> tuple[bool, bool]:
+def backfill(rt: Runtime, mailbox: MailboxConfig, since: date, answer: bool) -> PollReport:
+    """`citebot backfill`: the fiches of the messages received from `since` up to the
+    mailbox's start date, once (mailboxes.md). Fiches become dossiers as usual, avis
+    requests included; porteurs get no mail unless `answer`; every other message is
+    left alone. Then the outbox is sent."""
+    report = PollReport()
+    source = rt.open_source(mailbox)
+    try:
+        with rt.sessions.begin() as session:
+            start = mailbox.since or _cursor(session, mailbox).start_date
+        if since < start:
+            _handle_each(rt, mailbox, source, source.fetch_after(0, since=since, before=start), report,
+                         Backfill(answer=answer))
+    finally:
+        source.close()
+    report.sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    return report
+
+
+def _cursor(session: Session, mailbox: MailboxConfig) -> MailboxCursor:
+    """The mailbox's cursor; made at its first poll, with its start date recorded once."""
+    cursor = session.get(MailboxCursor, mailbox.name)
+    if cursor is None:
+        cursor = MailboxCursor(mailbox=mailbox.name, uidvalidity=None, last_uid=0, updated_at=clock.now())
+        session.add(cursor)
+    if cursor.start_date is None:  # a new mailbox, or a database from before start dates
+        cursor.start_date = clock.today() - FIRST_POLL_LOOKBACK
+    return cursor
+
+
+def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: Iterable[Fetched],
+                 report: PollReport, backfill: Backfill | None = None) -> int:
+    """Handle, commit and mark each message in turn; the highest UID handled."""
+    highest = 0
+    for fetched in messages:
+        if rt.stopping.is_set():
+            break  # the rest stays in the mailbox, unmarked, for the next start
+        rt.hooks.after_fetch(fetched.uid)
+        quarantined = False
+        try:
+            handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
+        except Exception as exc:
+            if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
+                raise  # the database's fault: stop the round, retry later
+            # The message's fault — our code cannot handle it, or the database refuses one of
+            # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
+            # the coordinators, never retried in a loop nor lost.
+            log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
+            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+            quarantined = True
+        if handled:
+            report.handled += 1
+            report.left_alone += private and not quarantined
+        else:
+            report.skipped += 1
+        rt.hooks.after_commit(fetched.uid)
+        rt.hooks.before_mark(fetched.uid)
+        source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
+        if fetched.uid.isdigit():
+            highest = max(highest, int(fetched.uid))
+    return highest
+
+
+def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes,
+               backfill: Backfill | None = None) -> tuple[bool, bool]:
     """Classify and handle one message, committed: (handled now, private). Handled is
     False when it was handled before; private when it is a `personnel` mailbox's
     message that is not about the call.
@@ -182,22 +228,20 @@ def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, 
     copy, sender and subject too."""
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
-        seen = session.scalar(select(InboundMessage.classification).where(here, InboundMessage.uid == uid))
-        if seen is not None:
-            return False, seen == OUTSIDE_THE_CALL[0]
+        if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)) is not None:
+            return False, _left_alone(session, here, InboundMessage.uid == uid)
         digest = stored_files.sha256(raw)
-        first = session.scalar(select(InboundMessage.classification).where(
-            InboundMessage.mailbox == mailbox.name, InboundMessage.sha256 == digest).order_by(InboundMessage.id))
-        if first is not None:
+        same = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.sha256 == digest)
+        if session.scalar(select(InboundMessage.id).where(same)) is not None:
             session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
-            return False, first == OUTSIDE_THE_CALL[0]
+            return False, _left_alone(session, same)
         message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
         inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
-        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message)
+        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill)
         inbound.classification, inbound.outcome = intake.handle()
-        private = (inbound.classification, inbound.outcome) == OUTSIDE_THE_CALL
+        private = inbound.outcome == LEFT_ALONE
         if not private:
             # Written before the commit: a crash in between leaves a file that the
             # next round writes again (content-addressed), never a record without it.
@@ -206,6 +250,12 @@ def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, 
     # Sender's fault or not, the outcome is recorded; INFO logs carry no personal data.
     log.info("mailbox %s uid %s: %s → %s", mailbox.name, uid, inbound.classification, inbound.outcome)
     return True, private
+
+
+def _left_alone(session: Session, *where) -> bool:
+    """The first record of a message says it was left alone (private, or old mail)."""
+    first = session.scalar(select(InboundMessage.outcome).where(*where).order_by(InboundMessage.id).limit(1))
+    return first == LEFT_ALONE
 
 
 def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> tuple[bool, bool]:

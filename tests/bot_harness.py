@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 from dataclasses import dataclass
+from datetime import datetime
 from email import policy
 from pathlib import Path
 
@@ -76,10 +77,11 @@ class Bot:
     en: object  # ImapAccount
     ville: object
 
-    def deliver(self, raw: bytes, to: str = "ville") -> int:
+    def deliver(self, raw: bytes, to: str = "ville", when: datetime | None = None) -> int:
+        """Into a mailbox, received now or `when` (the message's INTERNALDATE)."""
         account = getattr(self, to)
         return self.dovecot.append(account.user, raw, folder=self.rt.cfg.mailbox(
-            "ville" if to == "ville" else "education_nationale").folder)
+            "ville" if to == "ville" else "education_nationale").folder, when=when)
 
     def poll(self, hooks: Hooks | None = None):
         self.rt.hooks = hooks or Hooks()

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -457,10 +458,12 @@ class Dovecot:
                 except Exception:
                     pass
 
-    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: Iterable[str] = ()) -> int:
-        """APPEND ``raw`` to ``folder``; the new message's UID (from Dovecot's APPENDUID)."""
+    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: Iterable[str] = (),
+               when: datetime | None = None) -> int:
+        """APPEND ``raw`` to ``folder`` (received at ``when``: its INTERNALDATE); the new
+        message's UID (from Dovecot's APPENDUID)."""
         with self.client(user) as c:
-            response = c.append(folder, raw, flags=tuple(flags))
+            response = c.append(folder, raw, flags=tuple(flags), msg_time=when)
         if isinstance(response, bytes):
             response = response.decode("ascii", "replace")
         m = re.search(r"APPENDUID \d+ (\d+)", response)

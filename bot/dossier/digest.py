@@ -38,9 +38,10 @@ NOT_UNDERSTOOD_OUTCOMES = {
     "statut_refuse": "une demande de statut venant d'une adresse inconnue du dossier (pas de réponse)",
 }
 # Sections in the order of the mail; the first ones are news, the others the state of things.
-NEWS = ("nouveaux", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
+NEWS = ("nouveaux", "repris", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
 TITLES = {
     "nouveaux": "Nouveaux dossiers",
+    "repris": "Fiches reprises dans les anciens messages (citebot backfill)",
     "versions": "Nouvelles versions (ce qui a changé)",
     "avis_recus": "Avis de l'IEN reçus",
     "decisions": "Décisions enregistrées",
@@ -72,6 +73,11 @@ def _row(dossier: Dossier, detail: str = "") -> dict:
             "structure": fields.get("structure") or "", "detail": detail}
 
 
+def _taken_back(dossier: Dossier) -> bool:
+    """Made from old mail by `citebot backfill` (its creation event says so)."""
+    return any(e.kind == "dossier_cree" and e.detail.get("repris") for e in dossier.events)
+
+
 def _changes(rules: Rules, before: dict, after: dict) -> str:
     changed = [f.label for f in rules.fields if before.get(f.key) != after.get(f.key)]
     return ", ".join(changed) if changed else "aucun champ modifié (mise en page ou pièces jointes)"
@@ -82,7 +88,9 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
     mine = [d for d in session.scalars(select(Dossier).order_by(Dossier.year, Dossier.seq))
             if coordinator in d.coordinators]
     s = digest.sections
-    s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in mine if d.created_at > since]
+    new = [d for d in mine if d.created_at > since]
+    s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if not _taken_back(d)]
+    s["repris"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if _taken_back(d)]
     s["versions"] = [
         _row(d, f"version {v.number} : {_changes(rules, d.versions[v.number - 2].fields, v.fields)}")
         for d in mine for v in d.versions if v.number > 1 and v.created_at > since

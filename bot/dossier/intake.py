@@ -43,9 +43,20 @@ WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
-# A `personnel` mailbox's message that is not about the call: recorded by its
+# The outcome of a message left alone — a `personnel` mailbox's mail that is not
+# about the call, old mail without a fiche during a backfill: recorded by its
 # position and hash only (bot/poller.py stores nothing else of it).
-OUTSIDE_THE_CALL = ("hors_appel", "ignore")
+LEFT_ALONE = "ignore"
+OUTSIDE_THE_CALL = ("hors_appel", LEFT_ALONE)
+OLD_MAIL = ("ancien", LEFT_ALONE)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """`citebot backfill`: old mail, taken for its fiches only; porteurs are mailed
+    only when `answer` (mailboxes.md)."""
+
+    answer: bool = False
 _STATUS_REQUEST = re.compile(r"^\s*(?:(?:re|tr|fwd?)\s*:\s*)*statut\b", re.I)
 
 
@@ -90,6 +101,7 @@ class Intake:
     mailbox: MailboxConfig
     inbound: InboundMessage
     message: Incoming
+    backfill: Backfill | None = None
     files: list[File] = field(default_factory=list)
 
     # -- small lookups ------------------------------------------------------
@@ -133,6 +145,10 @@ class Intake:
         return document
 
     def reply(self, mail: Mail, dossier: Dossier | None = None) -> None:
+        """A mail to the sender; during a backfill without --answer, only its trace."""
+        if self.backfill is not None and not self.backfill.answer:
+            self.event("reponse_non_envoyee", dossier, courriel=mail.kind, motif="reprise")
+            return
         enqueue(self.session, mail, self.cfg, dossier_id=dossier.id if dossier else None,
                 inbound_id=self.inbound.id)
 
@@ -147,6 +163,10 @@ class Intake:
         if self.mailbox.mode == "personnel" and not self._about_the_call():
             # Someone's own inbox: what is not about the call is none of our business.
             return OUTSIDE_THE_CALL
+        if self.backfill is not None:  # old mail: its fiches are taken, everything else left alone
+            self.files = self.files or read_files(message, self.rules)
+            if message.auto or self._from_ourselves() or not any(f.is_fiche for f in self.files):
+                return OLD_MAIL
         if message.auto or self._from_ourselves():
             return "automatique", "enregistre"
         self.files = self.files or read_files(message, self.rules)
@@ -261,7 +281,8 @@ class Intake:
         )
         self.session.add(dossier)
         self.session.flush()
-        self.event("dossier_cree", dossier, mailbox_recu=self.mailbox.name, mailbox=target.name)
+        self.event("dossier_cree", dossier, mailbox_recu=self.mailbox.name, mailbox=target.name,
+                   **({"repris": True} if self.backfill is not None else {}))
         return dossier
 
     def _add_version(self, dossier: Dossier, file: File) -> None:

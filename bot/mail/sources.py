@@ -14,10 +14,12 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from bot.clock import PARIS
 from bot.config import MailboxConfig
 
 FETCH_BATCH = 25  # messages per FETCH: bounded memory whatever the backlog
@@ -42,7 +44,8 @@ class Fetched:
 class Source(Protocol):
     uidvalidity: int
 
-    def fetch_after(self, last_uid: int) -> Iterator[Fetched]: ...
+    def fetch_after(self, last_uid: int, *, since: date | None = None,
+                    before: date | None = None) -> Iterator[Fetched]: ...
     def mark(self, uid: str, move: bool = True) -> None: ...
     def close(self) -> None: ...
 
@@ -84,9 +87,14 @@ class ImapSource:
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         return client
 
-    def fetch_after(self, last_uid: int) -> Iterator[Fetched]:
+    def fetch_after(self, last_uid: int, *, since: date | None = None,
+                    before: date | None = None) -> Iterator[Fetched]:
+        """Unmarked messages above `last_uid`, received (INTERNALDATE) on or after
+        `since` and before `before`: the server's search leaves older mail out."""
         try:
             criteria = ["UID", f"{last_uid + 1}:*", "UNKEYWORD", self.cfg.processed_keyword]
+            criteria += ["SINCE", since] if since else []
+            criteria += ["BEFORE", before] if before else []
             # "n:*" always matches the highest UID, even below n (facts.md): filter.
             uids = sorted(u for u in self.client.search(criteria) if u > last_uid)
             for start in range(0, len(uids), FETCH_BATCH):
@@ -143,10 +151,16 @@ class MaildirSource:
         except OSError as exc:
             raise MailboxUnavailable(f"{cfg.name}: {exc}") from None
 
-    def fetch_after(self, last_uid: int) -> Iterator[Fetched]:
-        # Keys are not ordered numbers: every key is offered and the store
-        # skips those already handled. Oldest first, by delivery time.
+    def fetch_after(self, last_uid: int, *, since: date | None = None,
+                    before: date | None = None) -> Iterator[Fetched]:
+        # Keys are not ordered numbers: every key in the dates is offered and the
+        # store skips those already handled. Oldest first, by delivery time (the
+        # file's mtime, the Maildir's INTERNALDATE).
+        def received(key: str) -> date:
+            return datetime.fromtimestamp(self.box.get_message(key).get_date(), PARIS).date()
+
         keys = sorted(self.box.keys(), key=lambda k: (self.box.get_message(k).get_date(), k))
+        keys = [k for k in keys if (since is None or received(k) >= since) and (before is None or received(k) < before)]
         for key in keys:
             with self.box.get_file(key) as f:
                 yield Fetched(key, f.read())

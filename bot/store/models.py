@@ -42,13 +42,16 @@ class Base(DeclarativeBase):
 
 
 class MailboxCursor(Base):
-    """Where polling of a mailbox resumes: UIDVALIDITY and the last UID handled."""
+    """Where polling of a mailbox resumes: UIDVALIDITY and the last UID handled, and
+    the day it starts from (mailboxes.md: seven days before the first poll, recorded
+    once and never moved; `[[mailbox]] since` overrides it)."""
 
     __tablename__ = "mailbox_cursor"
     mailbox: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     uidvalidity: Mapped[int | None] = mapped_column(sa.BigInteger)
     last_uid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     updated_at: Mapped[datetime]
+    start_date: Mapped[date | None]
 
 
 class InboundMessage(Base):
