@@ -37,6 +37,7 @@ path = "courriels-envoyes"
 [[mailbox]]
 name = "education_nationale"
 address = "chloe.dulieux@ac-lille.fr"
+mode = "personnel"  # the coordinator's own inbox: only mail about the call is handled
 kind = "maildir"
 path = "boites/education_nationale"
 coordinators = ["chloe.dulieux@ac-lille.fr"]
@@ -45,6 +46,7 @@ porteur_types = ["education_nationale"]
 [[mailbox]]
 name = "ville"
 address = "l.marcq@lievin.fr"
+mode = "personnel"
 kind = "maildir"
 path = "boites/ville"
 coordinators = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
@@ -70,7 +72,8 @@ def _message(sender: str, to: str, subject: str, body: str, attachment: tuple[st
 
 
 def _samples() -> list[tuple[str, bytes]]:
-    """(mailbox name, raw message) for the four sample submissions."""
+    """(mailbox name, raw message): the four sample submissions, and a colleague's
+    mail in the same inbox, which the bot must leave alone."""
     files = sample_files(load_rules())
     docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     return [
@@ -86,6 +89,9 @@ def _samples() -> list[tuple[str, bytes]]:
         ("ville", _message("Karim Benali <karim.benali@ac-lille.fr>", "l.marcq@lievin.fr",
                            "Projet lecture CP", "Bonjour,\nNotre projet sur le temps scolaire.\n",
                            ("Lire ensemble.docx", files["exemple-fiche-temps-scolaire.docx"], docx))),
+        ("ville", _message("Sophie Lenoir <s.lenoir@lievin.fr>", "l.marcq@lievin.fr",
+                           "Réunion de service jeudi", "Bonjour,\nJe te propose jeudi 14 h pour la réunion.\n"
+                           "Sophie\n", ("ordre-du-jour.pdf", b"%PDF-1.7\n% ordre du jour\n", "application/pdf"))),
     ]
 
 
@@ -104,11 +110,13 @@ def run_demo(folder: Path) -> int:
         path = cfg.mailbox(name).path
         path.parent.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(path, create=True).add(raw)
-    click.echo(f"Quatre dépôts d'exemple déposés dans {folder / 'boites'}.")
+    click.echo(f"Quatre dépôts d'exemple et le courriel d'une collègue déposés dans {folder / 'boites'}.")
 
     rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url))
     report = poll_once(rt)
-    click.echo(f"Passage terminé : {report.handled} message(s) traité(s), {report.sending.sent} courriel(s) écrit(s).\n")
+    click.echo(f"Passage terminé : {report.handled} message(s) relevé(s), dont {report.left_alone} sans rapport avec "
+               f"l'appel (laissé(s) tel(s) quel(s), sans réponse ni copie) ; "
+               f"{report.sending.sent} courriel(s) écrit(s).\n")
     with rt.sessions() as session:
         click.echo(table(list_dossiers(session)))
     outbox = cfg.smtp.path / "new"
