@@ -141,6 +141,10 @@ class Intake:
         """(classification, outcome) of the message, everything it causes added to the session."""
         message = self.message
         if message.auto or self._from_ourselves():
+            # Which mark made it a robot's, for whoever wonders why it got no answer.
+            robot = ({"reason": message.auto.reason, "marker": message.auto.marker} if message.auto
+                     else {"reason": "ourselves"})
+            self.inbound.detail = {**self.inbound.detail, "robot": robot}
             return "automatique", "enregistre"
         self.files = read_files(message, self.rules)
         request = avis.match_request(self.session, message, self.cfg.bot.reference_prefix)
