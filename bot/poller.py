@@ -98,7 +98,7 @@ class _OutboxDrainer(threading.Thread):
         self.total = SendReport()
 
     def _send(self) -> SendReport:
-        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg.bot.address)
+        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg)
         for name in ("sent", "retrying", "failed"):
             setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
         self.total.unreachable |= sent.unreachable
