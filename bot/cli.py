@@ -239,7 +239,7 @@ def remind(ctx: click.Context, today) -> None:
     rt = runtime(ctx)
     with on_day(today) as day:
         report = run_reminders(rt, day)
-        sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+        sending = send_pending(rt.sessions, rt.transport, rt.cfg)
     click.echo(f"{day:%d/%m/%Y} : {report} ; {sending.sent} courriel(s) envoyé(s).")
 
 
@@ -254,7 +254,7 @@ def digest(ctx: click.Context, today) -> None:
     rt = runtime(ctx)
     with on_day(today) as day:
         queued = send_digests(rt, day)
-        send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+        send_pending(rt.sessions, rt.transport, rt.cfg)
     click.echo(f"{queued} point(s) envoyé(s) aux coordinateurs." if queued else "Rien de nouveau : aucun point envoyé.")
 
 
@@ -287,7 +287,7 @@ def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None
     except DecisionRefused as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    sending = send_pending(rt.sessions, rt.transport, rt.cfg)
     done = "accepté" if status == "accepte" else "refusé"
     amount_text = f", {format_amount(parse_amount(granted))} accordés" if granted else ""
     click.echo(f"Dossier {reference} {done}{amount_text}. Courriel au porteur : "
@@ -345,7 +345,7 @@ def _outbox_action(ctx: click.Context, row_id: int, action: str, done: str) -> N
         click.echo(str(exc), err=True)
         sys.exit(1)
     if action == "release":
-        box.send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+        box.send_pending(rt.sessions, rt.transport, rt.cfg)
     click.echo(f"Courriel n° {row_id} {done}.")
 
 

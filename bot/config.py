@@ -482,6 +482,16 @@ class Config:
     path: Path  # the configuration file itself (absolute)
     outbox: OutboxConfig = OutboxConfig()
 
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Where the bot never writes (lower case): its own address and those of the
+        mailboxes that exist for the call only (mode "dedie"), unless a coordinator
+        reads mail there. A "personnel" mailbox is a coordinator's own inbox: its
+        owner still gets their digest there."""
+        dedicated = {m.address.lower() for m in self.mailboxes if m.mode == "dedie"}
+        coordinators = {c.lower() for m in self.mailboxes for c in m.coordinators}
+        return frozenset({self.bot.address.lower()} | (dedicated - coordinators))
+
     def mailbox(self, name: str) -> MailboxConfig | None:
         """The mailbox of that name, or None (e.g. a dossier of a mailbox since removed)."""
         return next((m for m in self.mailboxes if m.name == name), None)

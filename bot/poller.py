@@ -103,7 +103,7 @@ class _OutboxDrainer(threading.Thread):
         self.total = SendReport()
 
     def _send(self) -> SendReport:
-        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg.bot.address)
+        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg)
         for name in ("sent", "retrying", "failed"):
             setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
         self.total.unreachable |= sent.unreachable
@@ -169,7 +169,7 @@ def backfill(rt: Runtime, mailbox: MailboxConfig, since: date, answer: bool) -> 
                          Backfill(answer=answer))
     finally:
         source.close()
-    report.sending = send_pending(rt.sessions, rt.transport, rt.cfg.bot.address)
+    report.sending = send_pending(rt.sessions, rt.transport, rt.cfg)
     return report
 
 

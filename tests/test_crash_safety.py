@@ -167,7 +167,7 @@ def test_two_senders_at_once_send_each_mail_once(bot):
 
     def sender():
         start.wait()
-        send_pending(bot.rt.sessions, real, bot.rt.cfg.bot.address)
+        send_pending(bot.rt.sessions, real, bot.rt.cfg)
 
     with clock.pinned(clock.now() + timedelta(minutes=5)):
         threads = [threading.Thread(target=sender) for _ in range(2)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from bot_harness import make_bot
@@ -13,6 +14,7 @@ from mail_factory import fiche_bytes, fiche_with_errors, forward, mail, school_t
 from bot import clock
 
 REF = re.compile(r"\[(CE-\d{4}-\d{4})\]")
+EML = Path(__file__).resolve().parent / "eml"
 
 
 @pytest.fixture
@@ -249,12 +251,22 @@ def test_a_message_about_a_dossier_without_a_fiche_is_filed_as_correspondence(bo
     ({}, "cite-educative@lievin.fr"),
 ], ids=["auto-submitted", "precedence-bulk", "list-id", "x-autoreply", "mailer-daemon", "our-own-address"])
 def test_automatic_mail_is_recorded_and_never_answered(bot, headers, sender):
-    bot.deliver(mail(sender=sender, headers=headers, subject="Réponse automatique : absent"))
+    # A neutral subject: « Réponse automatique » alone is a robot's mark now (rules/robots.toml).
+    bot.deliver(mail(sender=sender, headers=headers, subject="Absente jusqu'au 3 mars"))
     bot.poll()
     assert bot.sent() == [] and bot.outbox() == []
     [inbound] = bot.inbound()
     assert inbound.classification == "automatique"
     assert "$CitebotDone" in bot.mailbox()[0]["flags"]
+
+
+def test_a_real_robot_is_recorded_with_the_mark_that_gave_it_away(bot):
+    bot.deliver((EML / "robots" / "bounceparser__warning-6.msg").read_bytes())  # Lotus Notes « AUTO: »
+    bot.poll()
+    assert bot.sent() == [] and bot.outbox() == []
+    [inbound] = bot.inbound()
+    assert (inbound.classification, inbound.outcome) == ("automatique", "enregistre")
+    assert inbound.detail["robot"] == {"reason": "autoreply", "marker": "subject « AUTO: »"}
 
 
 def test_a_bounce_of_our_own_mail_is_never_answered(bot):

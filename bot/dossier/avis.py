@@ -42,8 +42,12 @@ SUMMARY_FIELDS = ("structure", "intitule", "public_vise", "nb_beneficiaires", "d
 
 
 # -- sending -------------------------------------------------------------------------
-def _queue(session: Session, cfg: Config, mail: Mail, dossier: Dossier, avis: AvisRequest | None = None) -> str:
+def _queue(session: Session, cfg: Config, mail: Mail, dossier: Dossier, avis: AvisRequest | None = None) -> str | None:
+    """Queue a mail of the dossier; its Message-ID (kept on the avis thread), or None when
+    the outbox refused every recipient (the refusal is an event on the dossier)."""
     row = enqueue(session, mail, cfg, dossier_id=dossier.id)
+    if row is None:
+        return None
     if avis is not None:
         avis.message_ids = [*avis.message_ids, row.message_id]
     return row.message_id

@@ -36,6 +36,7 @@ NOT_UNDERSTOOD_OUTCOMES = {
     "limite_atteinte": "pas de réponse : limite quotidienne de réponses automatiques atteinte pour cet expéditeur",
     "erreur_interne": "un message que l'assistant n'a pas pu traiter (conservé tel quel)",
     "statut_refuse": "une demande de statut venant d'une adresse inconnue du dossier (pas de réponse)",
+    "destinataire_ecarte": "pas de réponse : l'adresse de l'expéditeur est vide, celle d'un robot ou la nôtre",
 }
 # Sections in the order of the mail; the first ones are news, the others the state of things.
 NEWS = ("nouveaux", "repris", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
@@ -143,14 +144,16 @@ def queue_digests(session: Session, cfg: Config, rules: Rules, today: date) -> i
         if not digest.has_news:
             continue
         sections = [{"title": TITLES[name], "rows": rows} for name, rows in digest.sections.items() if rows]
-        enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
-                              context={"today": today, "since": None if state is None else state.last_sent_at,
-                                       "sections": sections, "bot_name": cfg.bot.name}), cfg)
+        row = enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
+                                    context={"today": today, "since": None if state is None else state.last_sent_at,
+                                             "sections": sections, "bot_name": cfg.bot.name}), cfg)
+        # A coordinator address the outbox refuses (our own, a robot's) would be refused every day:
+        # the news count as told, and the refusal is an event.
         if state is None:
             session.add(DigestState(coordinator=coordinator, last_sent_at=now))
         else:
             state.last_sent_at = now
-        queued += 1
+        queued += row is not None
     return queued
 
 

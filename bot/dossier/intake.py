@@ -43,6 +43,8 @@ WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+# The outcome when the outbox refused the only recipient of our answer (a robot's address, our own…).
+NOBODY_TO_ANSWER = "destinataire_ecarte"
 # The outcome of a message left alone — a `personnel` mailbox's mail that is not
 # about the call, old mail without a fiche during a backfill: recorded by its
 # position and hash only (bot/poller.py stores nothing else of it).
@@ -144,13 +146,14 @@ class Intake:
         self.session.add(document)
         return document
 
-    def reply(self, mail: Mail, dossier: Dossier | None = None) -> None:
-        """A mail to the sender; during a backfill without --answer, only its trace."""
+    def reply(self, mail: Mail, dossier: Dossier | None = None) -> bool:
+        """Queue an answer; False when the outbox refused every recipient (a robot's,
+        our own…). During a backfill without --answer, only its trace is kept."""
         if self.backfill is not None and not self.backfill.answer:
             self.event("reponse_non_envoyee", dossier, courriel=mail.kind, motif="reprise")
-            return
-        enqueue(self.session, mail, self.cfg, dossier_id=dossier.id if dossier else None,
-                inbound_id=self.inbound.id)
+            return True
+        return enqueue(self.session, mail, self.cfg, dossier_id=dossier.id if dossier else None,
+                       inbound_id=self.inbound.id) is not None
 
     def threading(self) -> dict:
         own = self.message.message_id
@@ -168,6 +171,10 @@ class Intake:
             if message.auto or self._from_ourselves() or not any(f.is_fiche for f in self.files):
                 return OLD_MAIL
         if message.auto or self._from_ourselves():
+            # Which mark made it a robot's, for whoever wonders why it got no answer.
+            robot = ({"reason": message.auto.reason, "marker": message.auto.marker} if message.auto
+                     else {"reason": "ourselves"})
+            self.inbound.detail = {**self.inbound.detail, "robot": robot}
             return "automatique", "enregistre"
         self.files = self.files or read_files(message, self.rules)
         request = avis.match_request(self.session, message, self.cfg.bot.reference_prefix)
@@ -402,9 +409,8 @@ class Intake:
             # Only the référent or the original sender may learn where a dossier stands.
             self.event("statut_refuse", dossier, expediteur=self.message.from_addr)
             return "statut_refuse"
-        self.event("statut_envoye", dossier)
         given = dossier.avis
-        self.reply(Mail(kind="statut_dossier", to=(self.message.from_addr,),
+        queued = self.reply(Mail(kind="statut_dossier", to=(self.message.from_addr,),
                         reply_to=self._mailbox_address(dossier), **self.threading(),
                         context={"reference": dossier.reference, "intitule": _title(current.fields),
                                  "now": self.now, "status": STATUS_LABELS.get(dossier.status, dossier.status),
@@ -414,7 +420,10 @@ class Intake:
                                           "defavorable": "défavorable"}.get(given.status) if given else None,
                                  "montant_accorde": dossier.montant_accorde,
                                  "bilans": bilans.describe(dossier.bilans), "bot_name": self.cfg.bot.name}),
-                   dossier)
+                            dossier)
+        if not queued:
+            return NOBODY_TO_ANSWER
+        self.event("statut_envoye", dossier)
         return "statut_envoye"
 
     def _attach_correspondence(self, dossier: Dossier) -> str:
@@ -451,10 +460,10 @@ class Intake:
             self.keep(file, "annexe")
         if not self._within_reply_limit():
             return "limite_atteinte"
-        self.reply(Mail(kind=kind, to=(self.sender,), reply_to=self.mailbox.address,
-                        attachments=(self._blank_form(),), **self.threading(),
-                        context={"subject": self.message.subject, "bot_name": self.cfg.bot.name, **context}))
-        return "reponse_envoyee"
+        queued = self.reply(Mail(kind=kind, to=(self.sender,), reply_to=self.mailbox.address,
+                                 attachments=(self._blank_form(),), **self.threading(),
+                                 context={"subject": self.message.subject, "bot_name": self.cfg.bot.name, **context}))
+        return "reponse_envoyee" if queued else NOBODY_TO_ANSWER
 
 
 @cache

@@ -35,9 +35,10 @@ EVENT_LABELS = {
     "statut_envoye": "statut envoyé au porteur", "statut_refuse": "demande de statut refusée",
     "envoi_echoue": "courriel refusé par le serveur", "courriel_libere": "courriel retenu libéré",
     "courriel_annule": "courriel retenu annulé",
+    "destinataire_ecarte": "destinataire écarté (adresse vide, de robot ou de citebot)",
 }
 
-MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec (refusé par le serveur)",
+MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec de l'envoi",
                "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
 
 

@@ -3,11 +3,18 @@ it; sending happens afterwards and is recorded row by row.
 
 An SMTP outage delays mails (retried with backoff) but never loses them; a mail
 marked sent is never sent again.
+
+No mail ever goes to an empty or null address, to our own addresses (the bot's,
+a "dedie" mailbox's) or to a robot's (mailboxes.md, "Robots"), whatever asked for
+it: `enqueue` drops such recipients, and a row that still has one when it is due
+is marked failed, never sent. Both are recorded as an event "destinataire_ecarte".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
@@ -18,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import clock
 from bot.config import Config
 from bot.mail.compose import Mail, build, new_message_id
+from bot.mail.robots import refusal
 from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
 from bot.store.models import Event, Outbox
 
@@ -32,10 +40,36 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+# Why a recipient was dropped, in the coordinators' words (events, `dossiers show`).
+REFUSALS = {"empty": "adresse vide", "own": "adresse de citebot", "robot": "adresse de robot"}
+
+
+def refused(address: str | None, cfg: Config) -> str | None:
+    """Why no mail may go to this address — "empty", "own" or "robot" — or None when it may."""
+    why = refusal(address)
+    if why is None and (address or "").strip().strip("<>").strip().lower() in cfg.own_addresses:
+        return "own"
+    return why
+
+
 def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None = None,
-            inbound_id: int | None = None) -> Outbox:
-    """Queue a mail in the caller's transaction; kinds listed in [outbox] hold wait for a release."""
+            inbound_id: int | None = None) -> Outbox | None:
+    """Queue a mail in the caller's transaction; kinds listed in [outbox] hold wait for a release.
+
+    Recipients no mail may go to (`refused`) are dropped; when only copies are left
+    they become the recipients. Every drop is an event on the dossier (or the
+    message) and a log line without the address. None when nobody is left: nothing
+    is queued, and the caller goes on without a mail."""
     now = clock.now()
+    to, cc, dropped = _keep_recipients(mail, cfg)
+    if dropped:
+        _record_dropped(session, mail.kind, dropped, queued=bool(to or cc), dossier_id=dossier_id,
+                        inbound_id=inbound_id)
+    if not to:
+        to, cc = cc, ()
+    if not to:
+        return None
+    mail = dataclasses.replace(mail, to=to, cc=cc)
     from_address = cfg.bot.address
     message_id = new_message_id(from_address)  # made once: a retry resends the same message
     message = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
@@ -52,6 +86,37 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     return row
 
 
+def _keep_recipients(mail: Mail, cfg: Config) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[str, str]]]:
+    """(to, cc) without the refused addresses, and the (address, why) pairs dropped."""
+    dropped: list[tuple[str, str]] = []
+
+    def keep(addresses: Iterable[str | None]) -> tuple[str, ...]:
+        kept = []
+        for address in addresses:
+            if (why := refused(address, cfg)) is None:
+                kept.append(address)
+            else:
+                dropped.append((address or "", why))
+        return tuple(kept)
+
+    return keep(mail.to), keep(mail.cc), dropped
+
+
+def _record_dropped(session: Session, kind: str, dropped: list[tuple[str, str]], *, queued: bool,
+                    dossier_id: int | None = None, inbound_id: int | None = None,
+                    outbox_id: int | None = None) -> None:
+    reasons = sorted({why for _, why in dropped})
+    # INFO logs never carry an address: the event does, for the coordinators.
+    log.info("mail %s: %d recipient(s) dropped (%s)%s", kind, len(dropped), ", ".join(reasons),
+             "" if queued else ", nothing sent")
+    detail = {"kind": kind, "queued": queued,
+              "dropped": [{"address": address[:320], "why": REFUSALS[why]} for address, why in dropped]}
+    if outbox_id is not None:
+        detail["outbox_id"] = outbox_id
+    session.add(Event(dossier_id=dossier_id, inbound_id=inbound_id, at=clock.now(), kind="destinataire_ecarte",
+                      detail=detail))
+
+
 def _ascii(mail: Mail) -> bool:
     return all(address.isascii() for address in (*mail.to, *mail.cc))
 
@@ -64,27 +129,35 @@ class SendReport:
     unreachable: bool = False
 
 
-def send_pending(sessions: sessionmaker[Session], transport: Transport, from_address: str) -> SendReport:
+def send_pending(sessions: sessionmaker[Session], transport: Transport, cfg: Config) -> SendReport:
     """Send every mail that is due, a batch at a time on one connection, each
     recorded in its own transaction; stop when none is due any more or the server
     is gone (a deferred mail is due again only after its backoff)."""
     report = SendReport()
-    claimed = _claim_due(sessions)
+    claimed = _next_batch(sessions, cfg, report)
     if not claimed:
         return report
     try:
         with transport.connect() as connection:
             while claimed and not report.unreachable:
                 for done, row_id in enumerate(claimed, start=1):
-                    if not _send_one(sessions, connection, row_id, from_address, report):
+                    if not _send_one(sessions, connection, row_id, cfg.bot.address, report):
                         _release(sessions, claimed[done:])  # the server went away: the rest waits
                         break
-                claimed = [] if report.unreachable else _claim_due(sessions)
+                claimed = [] if report.unreachable else _next_batch(sessions, cfg, report)
     except TemporaryFailure as exc:
         log.error("outgoing mail server unreachable: %s", exc)
         _release(sessions, claimed)
         report.unreachable = True
     return report
+
+
+def _next_batch(sessions: sessionmaker[Session], cfg: Config, report: SendReport) -> list[int]:
+    """The next due mails, claimed; those to a refused recipient are set aside (failed)."""
+    while claimed := _claim_due(sessions):
+        if sendable := _refuse_bad_recipients(sessions, claimed, cfg, report):
+            return sendable
+    return []
 
 
 def _claim_due(sessions: sessionmaker[Session]) -> list[int]:
@@ -105,6 +178,27 @@ def _claim_due(sessions: sessionmaker[Session]) -> list[int]:
             .values(status="sending", next_attempt_at=now + CLAIM).returning(Outbox.id)
         ).all()
     return sorted(claimed)
+
+
+def _refuse_bad_recipients(sessions: sessionmaker[Session], claimed: list[int], cfg: Config,
+                           report: SendReport) -> list[int]:
+    """The claimed mails that may be sent. A row that names a refused recipient (queued
+    before this guard, or written by hand) is marked failed, never sent, and recorded."""
+    if not claimed:
+        return claimed
+    allowed = []
+    with sessions.begin() as session:
+        for row in session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id)):
+            dropped = [(a or "", why) for a in row.recipients if (why := refused(a, cfg)) is not None]
+            if row.recipients and not dropped:
+                allowed.append(row.id)
+                continue
+            reasons = sorted({REFUSALS[why] for _, why in dropped}) or ["aucun destinataire"]
+            row.status, row.last_error = "failed", "non envoyé : " + ", ".join(reasons)
+            report.failed += 1
+            _record_dropped(session, row.kind, dropped or [("", "empty")], queued=False, dossier_id=row.dossier_id,
+                            inbound_id=row.inbound_id, outbox_id=row.id)
+    return allowed
 
 
 def _release(sessions: sessionmaker[Session], row_ids: list[int]) -> None:

@@ -25,7 +25,7 @@ def test_every_due_mail_is_sent_in_one_call_however_many_batches_it_takes(tmp_pa
                                                                           monkeypatch):
     bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch)
     queue(bot, 2 * BATCH + 7)
-    report = send_pending(bot.rt.sessions, bot.rt.transport, bot.rt.cfg.bot.address)
+    report = send_pending(bot.rt.sessions, bot.rt.transport, bot.rt.cfg)
     assert report.sent == 2 * BATCH + 7 and not report.unreachable
     assert len(bot.sink.received) == 2 * BATCH + 7
     assert {row.status for row in bot.outbox()} == {"sent"}
