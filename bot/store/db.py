@@ -19,7 +19,9 @@ _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url)
+    # A database error is logged with its traceback: without its parameters, which
+    # are the porteurs' names, addresses and subjects (security.md, "Files and logs").
+    engine = create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
