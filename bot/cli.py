@@ -41,6 +41,8 @@ def runtime(ctx: click.Context, secrets: bool = True):
     except ConfigError as exc:
         click.echo(f"Configuration refusée — {exc}", err=True)
         sys.exit(2)
+    for warning in cfg.warnings:  # once per command: `run` loads the file twice, this once
+        logging.getLogger("bot.config").warning("%s", warning)
     try:
         db = open_database(cfg.bot.data_dir, cfg.bot.database_url)
     except OSError as exc:

@@ -12,11 +12,13 @@ Contract: shared/spec/config.md (keys) and shared/spec/cli.md (lookup order).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import errno
 import json
 import os
 import re
+import stat
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -481,6 +483,9 @@ class Config:
     limits: LimitsConfig
     path: Path  # the configuration file itself (absolute)
     outbox: OutboxConfig = OutboxConfig()
+    # What works but should be changed (a password in the file…): one French line
+    # each, naming the file and the key; shown once by the command that loaded it.
+    warnings: tuple[str, ...] = ()
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -529,11 +534,13 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] = os.envi
     credentials, e.g. `%d/…` files that only systemd provides."""
     path = find_config_path(path, env)
     shown = str(path)
+    warnings: list[str] = []
     try:
         data = _read_toml(path)
-        return _build(data, Path(os.path.abspath(path)), env, secrets)
+        config = _build(data, Path(os.path.abspath(path)), env, secrets, warnings)
     except _Invalid as problem:
         raise ConfigError(shown, problem.text, problem.key) from None
+    return dataclasses.replace(config, warnings=tuple(f"{shown} : {_one_line(text)}" for text in warnings))
 
 
 def _read_toml(path: Path) -> dict:
@@ -564,7 +571,7 @@ def _syntax_message(detail: str) -> str:
     return f"erreur de syntaxe TOML {where} ({reason})."
 
 
-def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool = True) -> Config:
+def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool, warnings: list[str]) -> Config:
     base = config_file.parent
     _reject_unknown(data, list(SCHEMA), "")
     for name, section in SCHEMA.items():
@@ -578,7 +585,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool 
 
     smtp = _section(data["smtp"], "smtp", base)
     _finish_server(smtp, _SMTP_PORTS)
-    smtp["password"] = _smtp_password(smtp, env, secrets)
+    smtp["password"] = _smtp_password(smtp, env, secrets, warnings)
 
     tables = data["mailbox"]
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -590,7 +597,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool 
         where = f"mailbox[{number}]"
         box = _section(table, where, base, schema_name="mailbox")
         _finish_server(box, _IMAP_PORTS)
-        box["password"] = _resolve_password(box, where, env, needed=secrets and box["kind"] == "imap")
+        box["password"] = _resolve_password(box, where, env, warnings, needed=secrets and box["kind"] == "imap")
         mailboxes.append(MailboxConfig(**_tuples(box)))
     _check_mailboxes(mailboxes)
 
@@ -709,10 +716,30 @@ def _database_url(url: str | None, data_dir: Path, base: Path) -> str:
         return f"sqlite:///{data_dir / 'citebot.sqlite3'}"
     if not url.strip():
         raise _bad("bot.database_url", "la valeur ne peut pas être vide.")
+    _refuse_password_in_url(url)
     match = _SQLITE_URL.fullmatch(url)
     if match and match[2] and match[2] != ":memory:" and not match[2].startswith("file:"):
         return f"{match[1]}{_resolve_path(match[2], base)}{match[3] or ''}"
     return url
+
+
+def _refuse_password_in_url(url: str) -> None:
+    """A password in database_url would sit in the file, and SQLAlchemy would put the
+    URL in its error messages. Neither message here shows the value: it may hold it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise _bad("bot.database_url", "ce n'est pas une adresse de base de données SQLAlchemy "
+                                       "(exemples : « sqlite:///var/citebot.sqlite3 », "
+                                       "« postgresql+psycopg://citebot@/citebot »).") from None
+    if parsed.password or "password" in {name.lower() for name in parsed.query}:
+        raise _bad("bot.database_url", "l'adresse contient un mot de passe, qui n'a pas sa place dans le fichier "
+                                       "de configuration ; retirez-le de l'adresse et connectez-vous par le socket "
+                                       "Unix (« postgresql+psycopg://citebot@/citebot », authentification peer) "
+                                       "ou donnez-le par un fichier PGPASSFILE.")
 
 
 def _finish_server(values: dict[str, Any], default_ports: dict[str, int]) -> None:
@@ -763,19 +790,22 @@ def _credential_file(written: str, key: str, env: Mapping[str, str]) -> Path:
     return Path(folder) / name
 
 
-def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str], secrets: bool = True) -> str | None:
+def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str], secrets: bool, warnings: list[str]) -> str | None:
     has_source = any(smtp[k] is not None for k in _PASSWORD_KEYS)
     if smtp["transport"] == "smtp" and has_source and smtp["username"] is None:
         raise _bad("smtp.username", "valeur obligatoire quand un mot de passe est indiqué.")
     needed = secrets and smtp["transport"] == "smtp" and smtp["username"] is not None
-    return _resolve_password(smtp, "smtp", env, needed=needed)
+    return _resolve_password(smtp, "smtp", env, warnings, needed=needed)
 
 
-def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str], needed: bool) -> str | None:
+def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str], warnings: list[str],
+                      needed: bool) -> str | None:
     """Pop password / password_env / password_file from values; the secret itself, or None.
 
     At most one source may be given. It is resolved only when the server needs it
-    (so that a maildir demo does not require IMAP variables to be set).
+    (so that a maildir demo does not require IMAP variables to be set). A password
+    written in the file, or a password file that other accounts may read, works but
+    adds a line to `warnings` (security.md).
     """
     sources = {k: values.pop(k) for k in _PASSWORD_KEYS}
     given = [k for k, v in sources.items() if v is not None]
@@ -784,6 +814,13 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
             f"{where}.{given[1]}",
             f"une seule source de mot de passe est permise, or « {given[0]} » et « {given[1]} » sont indiquées ; "
             "gardez-en une seule.",
+        )
+    if given == ["password"]:
+        # Whether it is needed or not: it sits in the file either way.
+        warnings.append(
+            f"clé « {where}.password » : le mot de passe est écrit dans le fichier de configuration, que "
+            "d'autres personnes peuvent lire ou copier ; donnez-le plutôt par password_env (une variable "
+            "d'environnement) ou password_file (un fichier que seul citebot peut lire)."
         )
     if not given:
         if needed:
@@ -809,7 +846,9 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
     if isinstance(file, str):
         file = _credential_file(file, key, env)
     try:
-        secret = file.read_text(encoding="utf-8").rstrip("\r\n")
+        with open(file, encoding="utf-8") as opened:
+            _warn_if_shared(os.fstat(opened.fileno()), file, key, warnings)  # the file read, not its name
+            secret = opened.read().rstrip("\r\n")
     except FileNotFoundError:
         raise _bad(key, f"le fichier {file} est introuvable.") from None
     except OSError as error:
@@ -819,3 +858,14 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
     if not secret:
         raise _bad(key, f"le fichier {file} est vide.")
     return secret
+
+
+def _warn_if_shared(status: os.stat_result, file: Path, key: str, warnings: list[str]) -> None:
+    """A password file that its group or every account may read: the password is
+    hardly a secret any more. It still works: refusing would stop the service."""
+    if stat.S_IMODE(status.st_mode) & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(
+            f"clé « {key} » : le fichier {file} est lisible par d'autres comptes que le sien "
+            f"(droits {stat.S_IMODE(status.st_mode):04o}) ; réservez-le à citebot : chmod 600 {file} "
+            "(ou passez-le en identifiant systemd, LoadCredential=)."
+        )

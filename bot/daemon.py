@@ -49,6 +49,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import clock
 from bot.mail.outbox import SendReport, send_pending
 from bot.poller import Runtime, poll_once
+from bot.store.private import FILE_MODE, private_dir, restrict_fd
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,10 @@ def acquire_lock(data_dir: Path) -> int:
     Raises AlreadyRunning (with the holder's pid, written in the file) when another
     process holds it, OSError when data_dir cannot be created or the file opened.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    private_dir(data_dir, tighten=True)
+    path = data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    restrict_fd(fd, path)  # a lock file made by an older version was 0644
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -23,6 +23,7 @@ from bot.config import Config, MailboxConfig
 from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
 from bot.mail.outbox import SendReport, send_pending
 from bot.mail.parse import parse_message
+from bot.mail.redact import without_addresses
 from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
@@ -85,7 +86,9 @@ def poll_once(rt: Runtime) -> PollReport:
             try:
                 poll_mailbox(rt, mailbox, report)
             except MailboxUnavailable as exc:
-                log.error("mailbox %s unreachable: %s", mailbox.name, exc)
+                # An IMAP server's text may quote the login, often an address.
+                log.error("mailbox %s unreachable: %s", mailbox.name, without_addresses(exc))
+                log.debug("mailbox %s unreachable: %s", mailbox.name, exc)
                 report.unreachable.append(mailbox.name)
     finally:
         report.sending = drainer.finish()

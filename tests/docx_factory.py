@@ -22,14 +22,25 @@ NS = (
 DOCX_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 
 
-def docx(body: str, *, document_rels: str = "") -> bytes:
-    parts = {
+HEADER = "application/vnd.openxmlformats-officedocument.wordprocessingml.header+xml"
+FOOTER = "application/vnd.openxmlformats-officedocument.wordprocessingml.footer+xml"
+FOOTNOTES = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def docx(body: str, *, document_rels: str = "", parts: dict[str, tuple[str, str | bytes]] | None = None) -> bytes:
+    """A complete package around `body`. `parts`: more parts, name -> (content
+    type, XML), each declared in [Content_Types].xml (give them a relationship
+    in `document_rels`, with `rel()`, as Word does)."""
+    parts = parts or {}
+    overrides = "".join(f'<Override PartName="/{name}" ContentType="{kind}"/>' for name, (kind, _) in parts.items())
+    package = {
         "[Content_Types].xml": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
             '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/word/document.xml" ContentType="{DOCX_MAIN}"/></Types>'
+            f'<Override PartName="/word/document.xml" ContentType="{DOCX_MAIN}"/>{overrides}</Types>'
         ),
         "_rels/.rels": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -43,16 +54,36 @@ def docx(body: str, *, document_rels: str = "") -> bytes:
         ),
     }
     if document_rels:
-        parts["word/_rels/document.xml.rels"] = (
+        package["word/_rels/document.xml.rels"] = (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f"{document_rels}</Relationships>"
         )
+    package.update({name: content for name, (_, content) in parts.items()})
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in parts.items():
-            zf.writestr(name, text.encode("utf-8"))
+        for name, content in package.items():
+            zf.writestr(name, content.encode("utf-8") if isinstance(content, str) else content)
     return out.getvalue()
+
+
+def rel(rid: str, kind: str, target: str) -> str:
+    """A relationship of the main part (kind: header, footer, footnotes…)."""
+    return f'<Relationship Id="{rid}" Type="{RELS}/{kind}" Target="{target}"/>'
+
+
+def story(tag: str, content: str) -> str:
+    """A part of its own: w:hdr, w:ftr, w:footnotes… holding `content`."""
+    return f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:{tag} {NS}>{content}</w:{tag}>'
+
+
+def section(*references: str) -> str:
+    """The body's last section properties, e.g. section(header_reference("rId7"))."""
+    return f"<w:sectPr>{''.join(references)}</w:sectPr>"
+
+
+def header_reference(rid: str, kind: str = "header") -> str:
+    return f'<w:{kind}Reference w:type="default" r:id="{rid}"/>'
 
 
 # -- inline content -----------------------------------------------------------
@@ -91,6 +122,25 @@ def legacy_box(checked: bool | None, default: bool = False) -> str:
         '</w:ffData></w:fldChar></w:r><w:r><w:instrText xml:space="preserve"> FORMCHECKBOX </w:instrText></w:r>'
         '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>'
     )
+
+
+def field(*instruction: str, result: str = "1") -> str:
+    """A field as Word writes it: fldChar begin, the instruction in one w:instrText
+    run per piece (Word splits an instruction across runs freely; a piece that
+    starts with "<" is XML, e.g. a nested field), separate, the result, end."""
+    pieces = "".join(
+        piece if piece.startswith("<") else f'<w:r><w:instrText xml:space="preserve">{escape(piece)}</w:instrText></w:r>'
+        for piece in instruction
+    )
+    return (
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r>' + pieces + '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        + r(result) + '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
+    )
+
+
+def simple_field(instruction: str, result: str = "1") -> str:
+    """The other way Word writes a field: w:fldSimple, the instruction in an attribute."""
+    return f'<w:fldSimple w:instr="{escape(instruction, {chr(34): "&quot;"})}">{r(result)}</w:fldSimple>'
 
 
 def sym(font: str, char: str) -> str:

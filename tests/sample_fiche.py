@@ -54,8 +54,10 @@ FIELDS = {
 }
 
 
-def fiche(changes: dict[str, str] | None = None, repartition=REPARTITION_ROWS, materiel=MATERIEL_ROWS) -> bytes:
-    """The sample fiche as a .docx, with some values (by label) changed."""
+def fiche(changes: dict[str, str] | None = None, repartition=REPARTITION_ROWS, materiel=MATERIEL_ROWS,
+          after: str = "", **package) -> bytes:
+    """The sample fiche as a .docx, with some values (by label) changed; `after`:
+    more body XML (a section's properties…), `package`: passed to docx()."""
     from docx_factory import docx, label_table, tbl, tr
 
     changes = changes or {}
@@ -65,4 +67,4 @@ def fiche(changes: dict[str, str] | None = None, repartition=REPARTITION_ROWS, m
         body += tbl(*(tr(*row) for row in repartition))
     if materiel:
         body += tbl(*(tr(*row) for row in materiel))
-    return docx(body)
+    return docx(body + after, **package)

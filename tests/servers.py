@@ -553,6 +553,8 @@ class SmtpSink:
     ``respond_with(["451 4.3.0 Try again later"])`` answers the next DATA with 451 and
     then accepts again; ``always("550 5.1.1 No such user")`` refuses every DATA until
     ``reset()`` (or ``always(None)``). Refused attempts are kept in ``rejected``.
+    ``refuse_recipient(address, reply)`` answers RCPT TO for that one address with
+    ``reply``, as Postfix does for an unknown user, until ``reset()``.
     """
 
     host = "127.0.0.1"
@@ -564,6 +566,7 @@ class SmtpSink:
         self._received: list[Received] = []
         self._rejected: list[tuple[Received, str]] = []
         self._script = _Script()
+        self._refused_recipients: dict[str, str] = {}
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -614,12 +617,19 @@ class SmtpSink:
         """Answer every DATA with ``reply`` (e.g. "550 5.1.1 No such user"); None: accept."""
         self.respond_with([], then=reply)
 
+    def refuse_recipient(self, address: str, reply: str) -> None:
+        """Answer RCPT TO:<address> (any case) with ``reply``, e.g.
+        "550 5.1.1 <camille@example.org>: Recipient address rejected"."""
+        with self._cond:
+            self._refused_recipients[address.lower()] = _check_reply(reply)
+
     def reset(self) -> None:
         """Forget the messages and go back to accepting everything."""
         with self._cond:
             self._received.clear()
             self._rejected.clear()
             self._script = _Script()
+            self._refused_recipients.clear()
 
     # -- results ------------------------------------------------------------------
 
@@ -682,6 +692,15 @@ def _check_reply(reply: str) -> str:
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        with self._sink._cond:
+            refusal = self._sink._refused_recipients.get(address.lower())
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         return self._sink._on_data(envelope)

@@ -1,6 +1,8 @@
 """The configuration file: the example loads; every mistake gives one French line naming the key."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -536,3 +538,97 @@ def test_a_systemd_credential_name_cannot_leave_its_folder(tmp_path):
 def test_a_missing_systemd_credential_names_its_file(tmp_path):
     message = error(tmp_path, smtp_with('password_file = "%d/smtp"'), {"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert f"le fichier {tmp_path / 'smtp'} est introuvable" in message
+
+
+# --------------------------------------------------------------------------- secrets that are not secret (security.md)
+
+
+def test_a_password_written_in_the_file_works_with_one_warning_naming_the_key(tmp_path):
+    config = load(tmp_path, smtp_with(f'password = "{SECRET}"'))
+    assert config.smtp.password == SECRET
+    assert config.warnings == (
+        f"{tmp_path / 'config.toml'} : clé « smtp.password » : le mot de passe est écrit dans le fichier de "
+        "configuration, que d'autres personnes peuvent lire ou copier ; donnez-le plutôt par password_env (une "
+        "variable d'environnement) ou password_file (un fichier que seul citebot peut lire).",
+    )
+
+
+def test_a_password_written_in_a_mailbox_names_that_mailbox(tmp_path):
+    (warning,) = load(tmp_path, MINIMAL + IMAP_BOX + f'password = "{SECRET}"\n').warnings
+    assert "clé « mailbox[3].password »" in warning and SECRET not in warning
+
+
+def test_a_password_in_the_file_is_warned_about_even_when_not_read(tmp_path):
+    config = load_config(write(tmp_path, smtp_with(f'password = "{SECRET}"')), {}, secrets=False)
+    assert config.smtp.password is None and len(config.warnings) == 1
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660], ids=lambda mode: f"{mode:04o}")
+def test_a_password_file_that_other_accounts_may_read_works_with_one_warning(tmp_path, mode):
+    path = tmp_path / "smtp.secret"
+    path.write_text(SECRET + "\n")
+    path.chmod(mode)
+    config = load(tmp_path, smtp_with('password_file = "smtp.secret"'))
+    assert config.smtp.password == SECRET
+    assert config.warnings == (
+        f"{tmp_path / 'config.toml'} : clé « smtp.password_file » : le fichier {path} est lisible par d'autres "
+        f"comptes que le sien (droits {mode:04o}) ; réservez-le à citebot : chmod 600 {path} (ou passez-le en "
+        "identifiant systemd, LoadCredential=).",
+    )
+
+
+@pytest.mark.parametrize("source", ['password_file = "smtp.secret"', 'password_env = "MY_SMTP_PASS"'])
+@pytest.mark.parametrize("mode", [0o600, 0o400], ids=lambda mode: f"{mode:04o}")
+def test_a_private_password_file_or_a_variable_gives_no_warning(tmp_path, source, mode):
+    path = tmp_path / "smtp.secret"
+    path.write_text(SECRET)
+    path.chmod(mode)
+    assert load(tmp_path, smtp_with(source), {"MY_SMTP_PASS": SECRET}).warnings == ()
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql+psycopg://citebot:{SECRET}@db/citebot",
+    f"postgresql://citebot:{SECRET}@localhost:5432/citebot?sslmode=require",
+    f"postgresql+psycopg://citebot@db/citebot?password={SECRET}",
+    f"mysql+pymysql://citebot:{SECRET}@db.example.org/citebot",
+])
+def test_a_password_inside_database_url_is_refused_without_showing_it(tmp_path, url):
+    text = edited('name = "Cité éducative de test"', f'name = "x"\ndatabase_url = "{url}"')
+    message = error(tmp_path, text)
+    assert message.endswith(
+        "clé « bot.database_url » : l'adresse contient un mot de passe, qui n'a pas sa place dans le fichier de "
+        "configuration ; retirez-le de l'adresse et connectez-vous par le socket Unix "
+        "(« postgresql+psycopg://citebot@/citebot », authentification peer) ou donnez-le par un fichier PGPASSFILE.")
+    assert SECRET not in message
+
+
+def test_a_database_url_that_is_not_one_is_refused_in_one_line(tmp_path):
+    text = edited('name = "Cité éducative de test"', 'name = "x"\ndatabase_url = "citebot sur le serveur db"')
+    assert "clé « bot.database_url » : ce n'est pas une adresse de base de données SQLAlchemy" in error(tmp_path, text)
+
+
+def cli(tmp_path, text: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", "--config", str(write(tmp_path, text)), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_refuses_a_password_in_database_url_with_exit_2_and_a_single_line(tmp_path):
+    text = edited('name = "Cité éducative de test"',
+                  f'name = "x"\ndatabase_url = "postgresql+psycopg://citebot:{SECRET}@db/citebot"')
+    run = cli(tmp_path, text, "dossiers", "list")
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"Configuration refusée — {tmp_path / 'config.toml'} : clé « bot.database_url » : l'adresse contient un "
+        "mot de passe, qui n'a pas sa place dans le fichier de configuration ; retirez-le de l'adresse et "
+        "connectez-vous par le socket Unix (« postgresql+psycopg://citebot@/citebot », authentification peer) "
+        "ou donnez-le par un fichier PGPASSFILE."]
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_the_cli_says_once_that_a_password_sits_in_the_file_and_goes_on(tmp_path):
+    run = cli(tmp_path, smtp_with(f'password = "{SECRET}"'), "dossiers", "list")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Aucun dossier."
+    (line,) = run.stderr.splitlines()
+    assert "WARNING" in line and "clé « smtp.password » : le mot de passe est écrit dans le fichier" in line
+    assert SECRET not in line

@@ -5,20 +5,24 @@ Porteurs' files (and anything an attacker mails) arrive here. The checks are
 cheap and bound time and memory: the zip's central directory is inspected
 (entry count, declared sizes, compression ratio, encryption) and the few parts
 we need are read with a hard cap, so a lying header cannot make us inflate more
-than the cap. XML is parsed without DTDs, entities or network access.
+than the cap. XML is parsed without DTDs, entities or network access. What
+Word would fetch from the network by itself when a coordinator opens the file
+is refused: external relationships here, field codes in fieldcodes.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
-import re
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from lxml import etree
+
+from bot.form.fieldcodes import network_field
+from bot.form.netpaths import is_network_target
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ENTRIES = 2000
@@ -46,27 +50,6 @@ OFFICE_DOCUMENT_REL = (
 # it can leak credentials or run code. Local paths (a porteur's own
 # Normal.dotx, "file:///C:\\...") are inert and common, so they are allowed.
 SAFE_EXTERNAL_RELS = ("/hyperlink",)
-_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]+):", re.I)  # two letters at least: "C:" is a drive
-_DRIVE_HOST = re.compile(r"^[a-z][:|]$", re.I)  # file://C:/... written without the third slash
-
-
-def _is_network_target(target: str) -> bool:
-    r"""Would Word reach another machine for this external target? Only local paths
-    are inert: a drive path, a relative path, or a file: URL on this machine.
-    Any other scheme (http:, mhtml:, ms-word:…) and any UNC path (\\host\share,
-    file:////host/share, file:///\\host\share, percent-encoded or not) are not."""
-    t = re.sub(r"[\x00-\x20\x7f]", "", unquote(target)).strip().replace("\\", "/")
-    scheme = _SCHEME.match(t)
-    if scheme:
-        if scheme.group(1).lower() != "file":
-            return True
-        t = t[scheme.end():]
-        if t.startswith("//"):
-            host, _, path = t[2:].partition("/")
-            if host.lower() not in ("", "localhost") and not _DRIVE_HOST.match(host):
-                return True
-            t = "/" + path
-    return t.startswith("//")
 
 _PKG_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
@@ -162,16 +145,22 @@ def _main_part_name(zf, entries) -> str:
     raise Unreadable("other_office", "no officeDocument relationship")
 
 
-def _content_type(zf, entries, part: str) -> str:
+def _content_types(zf, entries) -> Callable[[str], str]:
+    """The content type of a part: its Override in [Content_Types].xml, else the
+    Default of its extension (part names are case-insensitive, as Word reads them)."""
     types = parse_xml(_read_part(zf, entries, "[Content_Types].xml"))
+    overrides: dict[str, str] = {}
     for override in types.iter(f"{{{_CT_NS}}}Override"):
-        if override.get("PartName", "").lstrip("/") == part:
-            return override.get("ContentType", "")
-    ext = part.rsplit(".", 1)[-1]
+        overrides.setdefault(override.get("PartName", "").lstrip("/").lower(), override.get("ContentType", ""))
+    defaults: dict[str, str] = {}
     for default in types.iter(f"{{{_CT_NS}}}Default"):
-        if default.get("Extension", "").lower() == ext.lower():
-            return default.get("ContentType", "")
-    return ""
+        defaults.setdefault(default.get("Extension", "").lower(), default.get("ContentType", ""))
+
+    def content_type(part: str) -> str:
+        part = part.lower()
+        return overrides[part] if part in overrides else defaults.get(part.rsplit(".", 1)[-1], "")
+
+    return content_type
 
 
 def _check_external_relationships(zf, entries) -> None:
@@ -183,9 +172,46 @@ def _check_external_relationships(zf, entries) -> None:
             if (
                 rel.get("TargetMode") == "External"
                 and not rel.get("Type", "").endswith(SAFE_EXTERNAL_RELS)
-                and _is_network_target(rel.get("Target", ""))
+                and is_network_target(rel.get("Target", ""))
             ):
                 raise Unreadable("external", rel.get("Type", ""))
+
+
+# A part that may hold a field: the "instrText" element or the "instr" attribute
+# of fldSimple, in UTF-8 or in the UTF-16 that XML parts may also be written in.
+_FIELD_MARKS = tuple("instr".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+
+
+# The parts besides the main one where Word shows, and so updates, fields: the
+# other stories of the document. Generic XML too, in case a lenient reader takes
+# a story declared that way. Never a theme, the styles or the package's own
+# parts: reading them could only refuse a file for a flaw Word does not see
+# (and would cost time on every fiche).
+_STORY_TYPES = tuple(
+    f"application/vnd.openxmlformats-officedocument.wordprocessingml.{kind}+xml"
+    for kind in ("header", "footer", "footnotes", "endnotes", "comments", "document.glossary")
+) + ("application/xml", "text/xml")
+
+
+def _may_hold_fields(content_type: str) -> bool:
+    return content_type.lower() in _STORY_TYPES
+
+
+def _check_field_codes(zf, entries, content_types: Callable[[str], str], main: str,
+                       document: etree._Element) -> None:
+    """Refuse a field that fetches from the network (fieldcodes), in the main part
+    and in the other stories: Word updates the fields of headers, footers,
+    footnotes and comments too when it opens the file, though we read only the
+    main part. Parts are chosen by content type, as Word does, never by name: a
+    relationship may give a header any name."""
+    if keyword := network_field(document):
+        raise Unreadable("linked_field", f"{keyword} in {main}")
+    for name in entries:
+        if name == main or not _may_hold_fields(content_types(name)):
+            continue
+        data = _read_part(zf, entries, name)
+        if any(mark in data for mark in _FIELD_MARKS) and (keyword := network_field(parse_xml(data))):
+            raise Unreadable("linked_field", f"{keyword} in {name}")
 
 
 def open_docx(data: bytes) -> DocxParts:
@@ -195,13 +221,16 @@ def open_docx(data: bytes) -> DocxParts:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             entries = _check_entries(zf)
             main = _main_part_name(zf, entries)
-            content_type = _content_type(zf, entries, main)
+            content_types = _content_types(zf, entries)
+            content_type = content_types(main)
             if content_type in MACRO_MAIN or any(n.lower().endswith("vbaproject.bin") for n in entries):
                 raise Unreadable("macros")
             if content_type not in DOCX_MAIN:
                 raise Unreadable("other_office", content_type)
             _check_external_relationships(zf, entries)
-            return DocxParts(document=parse_xml(_read_part(zf, entries, main)))
+            document = parse_xml(_read_part(zf, entries, main))
+            _check_field_codes(zf, entries, content_types, main, document)
+            return DocxParts(document=document)
     except Unreadable:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,

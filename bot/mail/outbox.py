@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import clock
 from bot.config import Config
 from bot.mail.compose import Mail, build, new_message_id
+from bot.mail.redact import without_addresses
 from bot.mail.robots import refusal
 from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
 from bot.store.models import Event, Outbox
@@ -146,7 +147,8 @@ def send_pending(sessions: sessionmaker[Session], transport: Transport, cfg: Con
                         break
                 claimed = [] if report.unreachable else _next_batch(sessions, cfg, report)
     except TemporaryFailure as exc:
-        log.error("outgoing mail server unreachable: %s", exc)
+        log.error("outgoing mail server unreachable: %s", without_addresses(exc))
+        log.debug("outgoing mail server unreachable: %s", exc)
         _release(sessions, claimed)
         report.unreachable = True
     return report
@@ -220,7 +222,9 @@ def _send_one(sessions, connection, row_id: int, from_address: str, report: Send
             row.last_error = str(exc)[:2000]
             row.next_attempt_at = clock.now() + backoff(row.attempts)
             report.retrying += 1
-            log.warning("mail %s deferred (attempt %d): %s", row.id, row.attempts, exc)
+            # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
+            log.warning("mail %s deferred (attempt %d): %s", row.id, row.attempts, without_addresses(exc))
+            log.debug("mail %s deferred: %s", row.id, exc)
             report.unreachable |= exc.connection_lost
             return not exc.connection_lost
         except PermanentFailure as exc:
@@ -228,7 +232,8 @@ def _send_one(sessions, connection, row_id: int, from_address: str, report: Send
             row.status = "failed"
             row.last_error = str(exc)[:2000]
             report.failed += 1
-            log.error("mail %s refused for good: %s", row.id, exc)
+            log.error("mail %s refused for good: %s", row.id, without_addresses(exc))
+            log.debug("mail %s refused for good: %s", row.id, exc)
             session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=clock.now(),
                               kind="envoi_echoue", detail={"outbox_id": row.id, "kind": row.kind, "error": row.last_error}))
             return True

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from bot.store.private import FILE_MODE, private_dir
+
 
 class TemporaryFailure(Exception):
     """Try again later (4xx, server unreachable, connection dropped)."""
@@ -108,9 +110,12 @@ class _MaildirConnection:
 
     def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
         # Maildir delivery: written in tmp/, then renamed into new/ — never half a file.
+        # 0600, whatever the umask: the bot's mails quote the porteurs' fiches.
         name = f"{time.time_ns()}.{uuid.uuid4().hex[:12]}.eml"
         tmp = self.path / "tmp" / name
-        tmp.write_bytes(raw)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
         os.replace(tmp, self.path / "new" / name)
 
 
@@ -124,7 +129,7 @@ class MaildirTransport:
     def connect(self) -> Iterator[_MaildirConnection]:
         try:
             for sub in ("tmp", "new", "cur"):
-                (self.path / sub).mkdir(parents=True, exist_ok=True)
+                private_dir(self.path / sub)
         except OSError as exc:
             raise TemporaryFailure(f"outgoing Maildir {self.path}: {exc}", connection_lost=True) from None
         yield _MaildirConnection(self.path)

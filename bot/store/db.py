@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from bot.paths import data_path
+from bot.store.private import private_dir, private_file, restrict
+
+# SQLite's companions of the database file: it creates them with the database
+# file's own mode, so a database made 0600 keeps them 0600.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url)
+    # A database error is logged with its traceback: without its parameters, which
+    # are the porteurs' names, addresses and subjects (security.md, "Files and logs").
+    engine = create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -41,9 +51,33 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or one in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename (?uri=true): SQLite's to interpret
+        return None
+    return Path(parsed.database)
+
+
+def private_sqlite(url: str) -> None:
+    """The SQLite file 0600 before SQLite opens it (SQLite would create it with the
+    umask's mode); an older one, and its -wal and -shm, made 0600 too."""
+    path = sqlite_file(url)
+    if path is None or not path.parent.is_dir():
+        return  # SQLite will say the folder is missing
+    private_file(path)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            restrict(companion)
+
+
 def open_database(data_dir, url: str) -> sessionmaker[Session]:
-    """Create data_dir if needed, migrate the database, return a session factory."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Create data_dir (0700) if needed, migrate the database (0600), return a session factory."""
+    private_dir(data_dir, tighten=True)
+    private_sqlite(url)
     engine = make_engine(url)
     upgrade(engine)
     return sessions(engine)

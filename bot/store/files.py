@@ -3,6 +3,7 @@
 A name is derived from the content's SHA-256, never from the mail, so a hostile
 attachment name cannot choose where it lands; writing the same content twice is
 harmless (a crash before the database commit leaves at most an orphan file).
+Files are 0600 (mkstemp's mode) and their folders 0700, whatever the umask.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import re
 import tempfile
 from pathlib import Path
+
+from bot.store.private import private_dir
 
 _SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
 
@@ -23,8 +26,8 @@ def sha256(data: bytes) -> str:
 def _write_once(path: Path, data: bytes, durable: bool = True) -> None:
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600, whatever the umask
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
