@@ -21,8 +21,8 @@ from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier.intake import Intake
 from bot.mail.outbox import SendReport, send_pending
-from bot.mail.parse import parse_message
-from bot.mail.sources import MailboxUnavailable, Source, open_source
+from bot.mail.parse import Incoming, parse_message
+from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
 from bot.store import files as stored_files
@@ -138,12 +138,16 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                     log.warning("mailbox %s: UIDVALIDITY changed, rescanning", mailbox.name)
                 cursor.uidvalidity, cursor.last_uid = source.uidvalidity, 0
             last_uid = highest = cursor.last_uid
-        for fetched in source.fetch_after(last_uid):
+        max_bytes = rt.cfg.limits.max_message_mb * 1024 * 1024
+        for fetched in source.fetch_after(last_uid, max_bytes=max_bytes):
             if rt.stopping.is_set():
                 break  # the rest stays in the mailbox, unmarked, for the next start
             rt.hooks.after_fetch(fetched.uid)
             try:
-                handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+                if fetched.too_large:
+                    handled = handle_too_large(rt, mailbox, source.uidvalidity, fetched)
+                else:
+                    handled = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
             except Exception as exc:
                 if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
                     raise  # the database's fault: stop the round, retry later
@@ -151,7 +155,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
                 # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
                 # the coordinators, never retried in a loop nor lost.
                 log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-                handled = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+                handled = quarantine(rt, mailbox, source.uidvalidity, fetched)
             if handled:
                 report.handled += 1
             else:
@@ -161,6 +165,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
             source.mark(fetched.uid)
             if fetched.uid.isdigit():
                 highest = max(highest, int(fetched.uid))
+            del fetched  # the next batch is read without this message still in memory
     finally:
         # The cursor only narrows the next search (marked messages are excluded
         # by their keyword anyway): saved once per round, not once per message.
@@ -177,6 +182,25 @@ def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, 
     digest = stored_files.sha256(raw)
     raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
     message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
+    return _record(rt, mailbox, uidvalidity, uid, digest, raw_path, message, Intake.handle)
+
+
+def handle_too_large(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, fetched: Fetched) -> bool:
+    """A message over limits.max_message_mb, read from its header alone (never downloaded)."""
+    message = parse_message(fetched.header)
+    return _record(rt, mailbox, uidvalidity, fetched.uid, unread_digest(fetched), "", message,
+                   lambda intake: intake.handle_too_large(fetched.size))
+
+
+def unread_digest(fetched: Fetched) -> str:
+    """What stands for the SHA-256 of the raw bytes of a message never downloaded: its body is
+    never seen, so the digest is of its size and header, which is enough to know it again
+    (after a UIDVALIDITY change, or the same message in the mailbox twice)."""
+    return stored_files.sha256(b"%d\n" % fetched.size + fetched.header)
+
+
+def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, digest: str, raw_path: str,
+            message: Incoming, handle: Callable[[Intake], tuple[str, str]]) -> bool:
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
         if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)):
@@ -189,17 +213,21 @@ def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, 
         session.add(inbound)
         session.flush()
         intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message)
-        inbound.classification, inbound.outcome = intake.handle()
+        inbound.classification, inbound.outcome = handle(intake)
     # Sender's fault or not, the outcome is recorded; INFO logs carry no personal data.
     log.info("mailbox %s uid %s: %s → %s", mailbox.name, uid, inbound.classification, inbound.outcome)
     return True
 
 
-def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> bool:
-    digest = stored_files.sha256(raw)
-    raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
+def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, fetched: Fetched) -> bool:
+    if fetched.too_large:
+        digest, raw_path = unread_digest(fetched), ""
+    else:
+        digest = stored_files.sha256(fetched.raw)
+        raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, fetched.raw, digest)
     with rt.sessions.begin() as session:
-        session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, None, "erreur", "erreur_interne"))
+        session.add(_inbound(mailbox, uidvalidity, fetched.uid, digest, raw_path, None, "erreur",
+                             "erreur_interne"))
     return True
 
 

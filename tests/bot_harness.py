@@ -106,7 +106,8 @@ class Bot:
 
 
 def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
-             ville_extra: str = "", authserv_id: str = "", extra: str = "") -> Bot:
+             ville_extra: str = "", authserv_id: str = "", extra: str = "", imap_port: int | None = None) -> Bot:
+    """`extra`: more TOML after the keys of [limits]; `imap_port`: where the bot reaches Dovecot (a proxy)."""
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -114,7 +115,7 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     monkeypatch.setenv("TEST_VILLE_PASSWORD", ville.password)
     path = tmp_path / "config.toml"
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
-                                  imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
+                                  imap_port=imap_port or dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
                                   ville_folder=ville_folder, ville_extra=ville_extra,
                                   authserv_id=authserv_id, extra=extra),
                     encoding="utf-8")

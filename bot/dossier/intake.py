@@ -1,6 +1,7 @@
 """One path per message: classify, then handle, in one transaction.
 
-The caller (bot/poller.py) fetched the raw bytes and will mark the message in
+The caller (bot/poller.py) fetched the raw bytes (only the header of a message
+too large to download: `Intake.handle_too_large`) and will mark the message in
 its mailbox only after this transaction is committed. Everything the message
 causes (inbound record, dossier, version, documents, events, queued mails) is
 written here, together, or not at all.
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
-LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+# Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
+LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux")
 _STATUS_REQUEST = re.compile(r"^\s*(?:(?:re|tr|fwd?)\s*:\s*)*statut\b", re.I)
 
 
@@ -164,6 +166,24 @@ class Intake:
         if failed:
             return "fiche_non_reconnue", self._answer_not_a_fiche(failed)
         return "format_incorrect", self._answer_wrong_format()
+
+    def handle_too_large(self, size: int) -> tuple[str, str]:
+        """A message over limits.max_message_mb, never downloaded: `message` was read from its
+        header alone. Recorded; its sender is told how to send the fiche alone, within the daily
+        limit of such answers, and never when a robot or ourselves sent it."""
+        limit = self.cfg.limits.max_message_mb * 1024 * 1024
+        self.inbound.detail = {**self.inbound.detail, "size": size, "max_bytes": limit}
+        if self.message.auto or self._from_ourselves():
+            return "automatique", "enregistre"  # as any robot's mail; its size is in the detail
+        if not self.sender:
+            return "trop_volumineux", "enregistre"
+        if not self._within_reply_limit():
+            return "trop_volumineux", "limite_atteinte"
+        self.reply(Mail(kind="message_trop_volumineux", to=(self.sender,), reply_to=self.mailbox.address,
+                        **self.threading(),
+                        context={"subject": self.message.subject, "size": size, "limit": limit,
+                                 "bot_name": self.cfg.bot.name}))
+        return "trop_volumineux", "reponse_envoyee"
 
     def _reply_context(self) -> avis.ReplyContext:
         def keep_attachments(dossier: Dossier) -> None:
