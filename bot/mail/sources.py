@@ -68,9 +68,9 @@ class Source(Protocol):
 
     def fetch_after(self, last_uid: int, *, since: date | None = None, before: date | None = None,
                     max_bytes: int | None = None) -> Iterator[Fetched]:
-        """The messages after `last_uid` not yet marked, oldest first; only those received on
-        `since` or later and before `before` (dates) when given; those over `max_bytes` with
-        their header only."""
+        """The messages after `last_uid` not yet marked (a Maildir offers all: the store knows
+        its keys), oldest first; only those received on `since` or later and before `before`
+        (days) when given; those over `max_bytes` with their header only (`raw` None)."""
         ...
 
     def mark(self, uid: str) -> None: ...
