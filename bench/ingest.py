@@ -1,9 +1,10 @@
 """Benchmark of ingestion: a backlog of emailed fiches in a real Dovecot, polled end to end.
 
 Run: .venv/bin/python bench/ingest.py [--messages N] [--idle-small 100] [--idle-large 10000]
-Prints, from one run: the floor (FETCH BODY.PEEK[] + MIME parse + python-docx, no database),
-`poll --once` end to end (SMTP delivery to a local aiosmtpd included), their ratio, the idle
-poll of a mailbox of 100 vs 10,000 processed messages, and the bot's peak RSS.
+Prints, from one run: the floor (the sizes, then FETCH BODY.PEEK[] in batches bounded by bytes as
+the bot fetches, MIME parse, python-docx; no database), `poll --once` end to end (SMTP delivery to a
+local aiosmtpd included), their ratio, the idle poll of a mailbox of 100 vs 10,000 processed
+messages, and the bot's peak RSS.
 It is a benchmark, not a test: targets never change the exit status (0).
 """
 
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from anywhere; tests/ holds the servers
 
 RATIO_TARGET, IDLE_TARGET, RSS_TARGET_MB = 0.6, 1.2, 200
-FETCH_BATCH = 25  # as bot/mail/sources.py
 IDLE_REPEATS = 5
 # Dovecot rescans a maildir directory (readdir of every file, ~11 ms for 10,000) at each SELECT
 # while its mtime is too recent to be trusted (a second or two). A box just filled by APPEND is
@@ -100,19 +100,25 @@ def append_all(dovecot, user: str, raws, flags=()) -> None:
 
 
 def floor(dovecot, user: str) -> tuple[float, int]:
-    """What any bot must do: fetch each message, parse it, open each .docx and read its tables."""
+    """What any bot must do: fetch each message, parse it, open each .docx and read its tables.
+    Fetched as the bot fetches (bot.mail.sources): the sizes, then batches of BATCH_BYTES."""
     import email
     from email import policy
     from io import BytesIO
 
     import docx
 
+    from bot.mail.sources import BATCH_BYTES, Sized, fetch_plan
+
     start, done = time.perf_counter(), 0
     with dovecot.client(user, timeout=120) as client:
+        client._imap.debug = 0  # as the bot: no protocol trace formatting every body into a string
         client.select_folder("INBOX")
         uids = sorted(client.search(["ALL"]))
-        for first in range(0, len(uids), FETCH_BATCH):
-            batch = uids[first:first + FETCH_BATCH]
+        sizes = client.fetch(uids, ["RFC822.SIZE"])
+        sized = [Sized(uid, sizes[uid][b"RFC822.SIZE"]) for uid in uids]
+        for _, group in fetch_plan(sized, None, BATCH_BYTES):
+            batch = [s.uid for s in group]
             data = client.fetch(batch, ["BODY.PEEK[]"])
             for uid in batch:
                 msg = email.message_from_bytes(data[uid][b"BODY[]"], policy=policy.default)

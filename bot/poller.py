@@ -22,7 +22,7 @@ from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
 from bot.mail.outbox import SendReport, send_pending
-from bot.mail.parse import parse_message
+from bot.mail.parse import Incoming, parse_message
 from bot.mail.redact import without_addresses
 from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
@@ -145,7 +145,8 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
             last_uid = highest = cursor.last_uid
             start = mailbox.since or cursor.start_date
         # Older mail is never fetched by polling: the server's search leaves it out.
-        highest = max(highest, _handle_each(rt, mailbox, source, source.fetch_after(last_uid, since=start), report))
+        messages = source.fetch_after(last_uid, since=start, max_bytes=_max_bytes(rt))
+        highest = max(highest, _handle_each(rt, mailbox, source, messages, report))
     finally:
         # The cursor only narrows the next search (marked messages are excluded
         # by their keyword anyway): saved once per round, not once per message.
@@ -168,12 +169,16 @@ def backfill(rt: Runtime, mailbox: MailboxConfig, since: date, answer: bool) -> 
         with rt.sessions.begin() as session:
             start = mailbox.since or _cursor(session, mailbox).start_date
         if since < start:
-            _handle_each(rt, mailbox, source, source.fetch_after(0, since=since, before=start), report,
-                         Backfill(answer=answer))
+            messages = source.fetch_after(0, since=since, before=start, max_bytes=_max_bytes(rt))
+            _handle_each(rt, mailbox, source, messages, report, Backfill(answer=answer))
     finally:
         source.close()
     report.sending = send_pending(rt.sessions, rt.transport, rt.cfg)
     return report
+
+
+def _max_bytes(rt: Runtime) -> int:
+    return rt.cfg.limits.max_message_mb * 1024 * 1024
 
 
 def _cursor(session: Session, mailbox: MailboxConfig) -> MailboxCursor:
@@ -197,7 +202,10 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
         rt.hooks.after_fetch(fetched.uid)
         quarantined = False
         try:
-            handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
+            if fetched.too_large:
+                handled, private = handle_too_large(rt, mailbox, source.uidvalidity, fetched, backfill)
+            else:
+                handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
         except Exception as exc:
             if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
                 raise  # the database's fault: stop the round, retry later
@@ -205,7 +213,7 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
             # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
             # the coordinators, never retried in a loop nor lost.
             log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw)
+            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
             quarantined = True
         if handled:
             report.handled += 1
@@ -217,38 +225,62 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
         source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
         if fetched.uid.isdigit():
             highest = max(highest, int(fetched.uid))
+        del fetched  # the next batch is read without this message still in memory
     return highest
 
 
 def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes,
                backfill: Backfill | None = None) -> tuple[bool, bool]:
     """Classify and handle one message, committed: (handled now, private). Handled is
-    False when it was handled before; private when it is a `personnel` mailbox's
-    message that is not about the call.
+    False when it was handled before; private when it was left alone (a `personnel`
+    mailbox's message that is not about the call, old mail without a fiche).
 
     What is kept of a message depends on what it is: private mail leaves its
     position and SHA-256 only (so it is not read twice); any other leaves its raw
     copy, sender and subject too."""
+    return _record(rt, mailbox, uidvalidity, uid, stored_files.sha256(raw), raw,
+                   lambda: parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024),
+                   Intake.handle, backfill)
+
+
+def handle_too_large(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, fetched: Fetched,
+                     backfill: Backfill | None = None) -> tuple[bool, bool]:
+    """A message over limits.max_message_mb, read from its header alone (never downloaded)."""
+    return _record(rt, mailbox, uidvalidity, fetched.uid, unread_digest(fetched), None,
+                   lambda: parse_message(fetched.header), lambda intake: intake.handle_too_large(fetched.size),
+                   backfill)
+
+
+def unread_digest(fetched: Fetched) -> str:
+    """What stands for the SHA-256 of the raw bytes of a message never downloaded: its body is
+    never seen, so the digest is of its size and header, which is enough to know it again
+    (after a UIDVALIDITY change, or the same message in the mailbox twice)."""
+    return stored_files.sha256(b"%d\n" % fetched.size + fetched.header)
+
+
+def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, digest: str, raw: bytes | None,
+            read: Callable[[], Incoming], handle: Callable[[Intake], tuple[str, str]],
+            backfill: Backfill | None) -> tuple[bool, bool]:
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
         if session.scalar(select(InboundMessage.id).where(here, InboundMessage.uid == uid)) is not None:
             return False, _left_alone(session, here, InboundMessage.uid == uid)
-        digest = stored_files.sha256(raw)
         same = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.sha256 == digest)
         if session.scalar(select(InboundMessage.id).where(same)) is not None:
             session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
             return False, _left_alone(session, same)
-        message = parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024)
+        message = read()
         inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
         intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill)
-        inbound.classification, inbound.outcome = intake.handle()
+        inbound.classification, inbound.outcome = handle(intake)
         private = inbound.outcome == LEFT_ALONE
         if not private:
-            # Written before the commit: a crash in between leaves a file that the
-            # next round writes again (content-addressed), never a record without it.
-            inbound.raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
+            if raw is not None:
+                # Written before the commit: a crash in between leaves a file that the
+                # next round writes again (content-addressed), never a record without it.
+                inbound.raw_path = stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
             _describe(inbound, message)
     # Sender's fault or not, the outcome is recorded; INFO logs carry no personal data.
     log.info("mailbox %s uid %s: %s → %s", mailbox.name, uid, inbound.classification, inbound.outcome)
@@ -261,15 +293,18 @@ def _left_alone(session: Session, *where) -> bool:
     return first == LEFT_ALONE
 
 
-def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes) -> tuple[bool, bool]:
+def quarantine(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, fetched: Fetched) -> tuple[bool, bool]:
     """A message our code failed on: recorded for the coordinators, never retried in a
     loop. Its raw copy is kept for a second try, except in a `personnel` mailbox,
     where it may be private mail: it stays in the owner's mailbox, and only there."""
-    digest = stored_files.sha256(raw)
     private = mailbox.mode == "personnel"
-    raw_path = "" if private else stored_files.store_raw(rt.cfg.bot.data_dir, raw, digest)
+    if fetched.too_large:
+        digest, raw_path = unread_digest(fetched), ""
+    else:
+        digest = stored_files.sha256(fetched.raw)
+        raw_path = "" if private else stored_files.store_raw(rt.cfg.bot.data_dir, fetched.raw, digest)
     with rt.sessions.begin() as session:
-        session.add(_inbound(mailbox, uidvalidity, uid, digest, raw_path, "erreur", "erreur_interne"))
+        session.add(_inbound(mailbox, uidvalidity, fetched.uid, digest, raw_path, "erreur", "erreur_interne"))
     return True, private
 
 

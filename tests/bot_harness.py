@@ -81,7 +81,7 @@ class Bot:
         """Into a mailbox, received now or `when` (the message's INTERNALDATE)."""
         account = getattr(self, to)
         return self.dovecot.append(account.user, raw, folder=self.rt.cfg.mailbox(
-            "ville" if to == "ville" else "education_nationale").folder, when=when)
+            "ville" if to == "ville" else "education_nationale").folder, msg_time=when)
 
     def poll(self, hooks: Hooks | None = None):
         self.rt.hooks = hooks or Hooks()
@@ -111,9 +111,10 @@ class Bot:
 
 def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, ville_folder: str = "INBOX",
              ville_extra: str = "", authserv_id: str = "", extra: str = "", mode: str = "dedie",
-             en_mode: str | None = None) -> Bot:
-    """A bot on the test servers. Its mailboxes are `dedie` unless told otherwise:
-    most tests are about what is done with mail about the call."""
+             en_mode: str | None = None, imap_port: int | None = None) -> Bot:
+    """A bot on the test servers. Its mailboxes are `dedie` unless told otherwise: most
+    tests are about what is done with mail about the call. `extra`: more TOML after the
+    keys of [limits]; `imap_port`: where the bot reaches Dovecot (a proxy)."""
     en, ville = dovecot.new_account("en"), dovecot.new_account("ville")
     if ville_folder != "INBOX":
         dovecot.create_folder(ville.user, ville_folder)
@@ -121,7 +122,7 @@ def make_bot(tmp_path: Path, dovecot, smtp_sink, monkeypatch, limit: int = 5, vi
     monkeypatch.setenv("TEST_VILLE_PASSWORD", ville.password)
     path = tmp_path / "config.toml"
     path.write_text(CONFIG.format(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, imap_host=dovecot.host,
-                                  imap_port=dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
+                                  imap_port=imap_port or dovecot.port, en_user=en.user, ville_user=ville.user, limit=limit,
                                   ville_folder=ville_folder, ville_extra=ville_extra,
                                   authserv_id=authserv_id, extra=extra, ville_mode=mode,
                                   en_mode=en_mode or mode),

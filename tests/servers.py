@@ -459,17 +459,19 @@ class Dovecot:
                     pass
 
     def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: Iterable[str] = (),
-               when: datetime | None = None) -> int:
-        """APPEND ``raw`` to ``folder`` (received at ``when``: its INTERNALDATE); the new
-        message's UID (from Dovecot's APPENDUID)."""
+               msg_time: datetime | None = None) -> int:
+        """APPEND ``raw`` to ``folder`` (its INTERNALDATE ``msg_time`` when given, timezone-aware);
+        the new message's UID (from Dovecot's APPENDUID)."""
         with self.client(user) as c:
-            response = c.append(folder, raw, flags=tuple(flags), msg_time=when)
-        if isinstance(response, bytes):
-            response = response.decode("ascii", "replace")
-        m = re.search(r"APPENDUID \d+ (\d+)", response)
-        if not m:
-            raise DovecotError(f"no APPENDUID in the APPEND response: {response!r}")
-        return int(m.group(1))
+            response = c.append(folder, raw, flags=tuple(flags), msg_time=msg_time)
+        return _appended_uids(response)[-1]
+
+    def append_many(self, user: str, raws: Iterable[bytes], folder: str = "INBOX") -> list[int]:
+        """APPEND every message in one command (MULTIAPPEND, RFC 3502: about twice as fast as
+        one APPEND each for large messages); their UIDs, in order."""
+        with self.client(user, timeout=120) as c:
+            _, lines = c.multiappend(folder, list(raws))
+        return _appended_uids(lines[0])
 
     def messages(self, user: str, folder: str = "INBOX") -> list[dict]:
         """Every message as ``{"uid", "flags": set[str], "raw": bytes}``, by UID.
@@ -493,6 +495,14 @@ class Dovecot:
             for uid in sorted(data)
         ]
 
+    def flags(self, user: str, folder: str = "INBOX") -> dict[int, set[str]]:
+        """Each message's flags by UID, bodies left on the server (\\Recent left out, as in messages)."""
+        with self.client(user) as c:
+            c.select_folder(folder, readonly=True)
+            uids = c.search(["ALL"])
+            data = c.fetch(uids, ["FLAGS"]) if uids else {}
+        return {uid: {_text(f) for f in data[uid][b"FLAGS"]} - {"\\Recent"} for uid in sorted(data)}
+
     def uidvalidity(self, user: str, folder: str = "INBOX") -> int:
         with self.client(user) as c:
             return int(c.folder_status(folder, ["UIDVALIDITY"])[b"UIDVALIDITY"])
@@ -500,6 +510,17 @@ class Dovecot:
     def create_folder(self, user: str, name: str) -> None:
         with self.client(user) as c:
             c.create_folder(name)
+
+
+def _appended_uids(response: bytes | str) -> list[int]:
+    """The UIDs of an APPENDUID response code: "[APPENDUID 1700000000 4]" or "… 4:6"."""
+    if isinstance(response, bytes):
+        response = response.decode("ascii", "replace")
+    m = re.search(r"APPENDUID \d+ (\d+)(?::(\d+))?", response)
+    if not m:
+        raise DovecotError(f"no APPENDUID in the APPEND response: {response!r}")
+    first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+    return list(range(first, last + 1))
 
 
 def _text(value: bytes | str) -> str:

@@ -28,6 +28,7 @@ NOT_UNDERSTOOD = {
     "fiche_non_reconnue": "un document Word qui n'est pas une fiche projet lisible (réponse envoyée)",
     "format_incorrect": "pas de fiche au format Word (réponse envoyée avec la fiche vierge)",
     "sans_expediteur": "un message sans adresse d'expéditeur",
+    "trop_volumineux": "un message trop volumineux pour être lu par l'assistant (resté dans la boîte aux lettres)",
     "erreur": "un message que l'assistant n'a pas pu traiter (conservé tel quel)",
 }
 NOT_UNDERSTOOD_OUTCOMES = {

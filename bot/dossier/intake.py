@@ -1,6 +1,7 @@
 """One path per message: classify, then handle, in one transaction.
 
-The caller (bot/poller.py) fetched the raw bytes and will mark the message in
+The caller (bot/poller.py) fetched the raw bytes (only the header of a message
+too large to download: `Intake.handle_too_large`) and will mark the message in
 its mailbox only after this transaction is committed. Everything the message
 causes (inbound record, dossier, version, documents, events, queued mails) is
 written here, together, or not at all.
@@ -22,7 +23,7 @@ from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier import avis, bilans
 from bot.dossier.references import find_references, format_reference
-from bot.dossier.relevance import Candidate, about_the_call
+from bot.dossier.relevance import Candidate, about_the_call, load_call_words
 from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.form.consent import build_consent_form
 from bot.form.docxfile import OLE_MAGIC
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
-LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue")
+# Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
+LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux")
 # The outcome when the outbox refused the only recipient of our answer (a robot's address, our own…).
 NOBODY_TO_ANSWER = "destinataire_ecarte"
 # The outcome of a message left alone — a `personnel` mailbox's mail that is not
@@ -198,6 +200,29 @@ class Intake:
         if failed:
             return "fiche_non_reconnue", self._answer_not_a_fiche(failed)
         return "format_incorrect", self._answer_wrong_format()
+
+    def handle_too_large(self, size: int) -> tuple[str, str]:
+        """A message over limits.max_message_mb, never downloaded: `message` was read from its
+        header alone. Recorded; its sender is told how to send the fiche alone, within the daily
+        limit of such answers, and never when a robot or ourselves sent it."""
+        if self.backfill is not None:
+            return OLD_MAIL  # whether it holds a fiche cannot be known without reading it
+        if self.mailbox.mode == "personnel" and not (self._about_the_call()
+                                                     or load_call_words().used_in(self.message.subject)):
+            return OUTSIDE_THE_CALL  # judged from its header: a reference, a reply to us, the call's words
+        limit = self.cfg.limits.max_message_mb * 1024 * 1024
+        self.inbound.detail = {**self.inbound.detail, "size": size, "max_bytes": limit}
+        if self.message.auto or self._from_ourselves():
+            return "automatique", "enregistre"  # as any robot's mail; its size is in the detail
+        if not self.sender:
+            return "trop_volumineux", "enregistre"
+        if not self._within_reply_limit():
+            return "trop_volumineux", "limite_atteinte"
+        answered = self.reply(Mail(kind="message_trop_volumineux", to=(self.sender,), reply_to=self.mailbox.address,
+                                   **self.threading(),
+                                   context={"subject": self.message.subject, "size": size, "limit": limit,
+                                            "bot_name": self.cfg.bot.name}))
+        return "trop_volumineux", "reponse_envoyee" if answered else NOBODY_TO_ANSWER
 
     def _about_the_call(self) -> bool:
         """mailboxes.md, "Two modes": the cheap questions first, the files last."""

@@ -18,6 +18,7 @@ from functools import cache
 import jinja2
 from babel.dates import format_date
 from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_decimal
 
 from bot.clock import PARIS
 from bot.form.values import format_amount
@@ -62,6 +63,13 @@ def _euros(value) -> str:
     return format_amount(Decimal(value))
 
 
+def megaoctets(size: int) -> str:
+    """A size in bytes as « 62,9 Mo » (mebibytes, as the limits are counted), rounded up to a tenth
+    so that a size just over a limit never reads as the limit itself; « 40 Mo » when whole."""
+    tenths = -(-size * 10 // (1024 * 1024))
+    return format_decimal(Decimal(tenths) / 10, "#,##0.#", locale="fr_FR") + "\u00a0Mo"
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -72,7 +80,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
     )
-    env.filters.update(datetime_fr=datetime_fr, date_fr=date_fr, euros=_euros)
+    env.filters.update(datetime_fr=datetime_fr, date_fr=date_fr, euros=_euros, mo=megaoctets)
     return env
 
 

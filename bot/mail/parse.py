@@ -66,6 +66,7 @@ import base64
 import binascii
 import codecs
 import email
+import email.feedparser
 import email.parser
 import email.policy
 import email.utils
@@ -77,6 +78,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email._encoded_words import decode_b  # what Message.get_payload(decode=True) decodes base64 with
 from email.message import Message
 from html.parser import HTMLParser
 from types import MappingProxyType
@@ -89,6 +91,7 @@ MAX_PROBLEMS = 50
 MAX_STRUCTURED_HEADER = 16 * 1024  # longer address lists: the simpler stdlib parser (the other is slow)
 MAX_HTML_CHARS = 5 * 1024 * 1024
 MAX_FILENAME_CHARS = 200
+PARSE_PIECE = 8192  # characters email.parser.Parser feeds its FeedParser at a time
 FORWARD_TYPES = ("message/rfc822", "message/global")
 DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 EML_CONTAINER_TYPES = ("application/octet-stream", "message/rfc822", "message/global", "text/plain")
@@ -592,10 +595,21 @@ def _repair_header_block(raw: bytes, problems: _Problems) -> bytes:
     return b"".join(kept) + raw[end:]
 
 
+def message_from_bytes(raw: bytes, policy: email.policy.Policy) -> Message:
+    """`email.message_from_bytes(raw, policy=policy)`, without its two copies of the whole message
+    (the text it decodes, then the StringIO it reads that text from, 8,192 characters at a time):
+    the same pieces are decoded and fed one by one. ASCII with surrogateescape decodes byte for
+    byte, so the pieces are the characters the stdlib would have fed."""
+    parser = email.feedparser.BytesFeedParser(policy=policy)
+    for start in range(0, len(raw), PARSE_PIECE):
+        parser.feed(raw[start : start + PARSE_PIECE])
+    return parser.close()
+
+
 def _parse(raw: bytes, problems: _Problems) -> Message | None:
     for policy in (email.policy.default, email.policy.compat32):
         try:
-            return email.message_from_bytes(raw, policy=policy)
+            return message_from_bytes(raw, policy)
         except Exception as exc:
             problems.add(f"message structure unreadable with policy {policy.__class__.__name__} "
                          f"({type(exc).__name__})")
@@ -609,14 +623,30 @@ def _parse(raw: bytes, problems: _Problems) -> Message | None:
 def _payload_bytes(part: Message) -> bytes:
     """The decoded body of a leaf part (base64, quoted-printable, uuencode, 8-bit)."""
     try:
-        data = part.get_payload(decode=True)
+        data = decoded_payload(part)
     except Exception:
         try:
             part.policy = email.policy.compat32  # header objects of the default policy failed
-            data = part.get_payload(decode=True)
+            data = decoded_payload(part)
         except Exception:
             data = None
     return data if isinstance(data, bytes) else b""
+
+
+def decoded_payload(part: Message):
+    """`part.get_payload(decode=True)`; for base64 text, the same bytes and defects without its
+    copies: the stdlib splits the text into lines and joins them again (with the encoded bytes,
+    three times the part's size at once); bytes.translate drops the same line breaks in one
+    copy (bytes.splitlines breaks at \\r, \\n and \\r\\n only), then the stdlib's own decoder runs."""
+    payload = part._payload  # what get_payload reads; ASCII text has no surrogate escapes
+    if part.is_multipart() or not isinstance(payload, str) or not payload.isascii():
+        return part.get_payload(decode=True)
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return part.get_payload(decode=True)
+    value, defects = decode_b(payload.encode("ascii").translate(None, b"\r\n"))
+    for defect in defects:
+        part.policy.handle_defect(part, defect)
+    return value
 
 
 def _children(part: Message) -> list[Message]:

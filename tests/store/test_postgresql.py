@@ -341,8 +341,8 @@ def test_a_value_postgresql_refuses_quarantines_the_message_instead_of_blocking_
         def __init__(self, raws):
             self.raws, self.marked = raws, []
 
-        def fetch_after(self, last_uid, **dates):
-            yield from (Fetched(str(n), raw) for n, raw in enumerate(self.raws, 1) if n > last_uid)
+        def fetch_after(self, last_uid, **options):
+            yield from (Fetched(str(n), raw, len(raw)) for n, raw in enumerate(self.raws, 1) if n > last_uid)
 
         def mark(self, uid, move=True):
             self.marked.append(uid)
