@@ -165,3 +165,22 @@ def test_the_call_words_are_data_and_matched_whole():
     assert words.used_in("CANDIDATURE – Cité Éducative") and words.used_in("appel-à-projets 2026")
     assert not words.used_in("projection du film")  # "projet" whole words only
     assert not words.used_in("x" * 10_000 + " fiche")  # a hostile subject is read for its start only
+
+
+def test_a_personnel_inbox_answers_a_message_too_large_only_when_its_header_is_about_the_call(
+        tmp_path, dovecot, smtp_sink, monkeypatch):
+    import os
+
+    from mail_factory import large_mail
+
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, mode="personnel", extra="max_message_mb = 1")
+    photos = os.urandom(1_200_000)
+    kermesse = bot.deliver(large_mail(photos, filename="kermesse.zip", content_type="application/zip",
+                                      sender="Paul <paul.lefebvre@ac-lille.fr>", subject="Photos de la kermesse"))
+    fiche = bot.deliver(large_mail(photos, subject="Fiche projet et photos"))
+    bot.poll()
+    rows = {int(m.uid): m for m in bot.inbound()}
+    assert (rows[kermesse].classification, rows[kermesse].outcome) == ("hors_appel", "ignore")
+    assert rows[kermesse].from_addr is None and rows[kermesse].detail == {}
+    assert (rows[fiche].classification, rows[fiche].outcome) == ("trop_volumineux", "reponse_envoyee")
+    assert [r.rcpt_tos for r in bot.sink.received] == [["camille.martin@example.org"]]
