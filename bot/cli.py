@@ -296,6 +296,32 @@ def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None
                + ("envoyé." if sending.sent else "en attente dans la file d'envoi (citebot outbox list)."))
 
 
+@main.command()
+@click.argument("reference")
+@click.pass_context
+def confirm(ctx: click.Context, reference: str) -> None:
+    """Applique ce qui attend la confirmation du porteur (envoi depuis une adresse inconnue du dossier)."""
+    from bot.dossier import views
+    from bot.dossier.intake import apply_pending, waiting
+    from bot.mail.outbox import send_pending
+
+    rt = runtime(ctx)
+    with rt.sessions.begin() as session:
+        dossier = views.find(session, reference)
+        if dossier is None:
+            click.echo(f"Aucun dossier ne porte la référence {reference}.", err=True)
+            sys.exit(1)
+        changes = waiting(session, dossier)
+        if not changes:
+            click.echo(f"Rien n'attend de confirmation pour le dossier {dossier.reference}.", err=True)
+            sys.exit(1)
+        for change in changes:
+            apply_pending(rt.cfg, rt.rules, session, change)
+        reference, count = dossier.reference, len(changes)
+    send_pending(rt.sessions, rt.transport, rt.cfg)
+    click.echo(f"Dossier {reference} : {count} envoi(s) en attente appliqué(s).")
+
+
 @main.group()
 def outbox() -> None:
     """La file d'envoi : courriels retenus ([outbox] hold)."""

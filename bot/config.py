@@ -382,6 +382,9 @@ SCHEMA: dict[str, Section] = {
         "max_attachment_mb": Key(INT, default=20, check=_at_least(1)),
         "max_message_mb": Key(INT, default=40, check=_at_least(1)),  # larger: never downloaded
         "auto_replies_per_sender_per_day": Key(INT, default=5, check=_at_least(0)),
+        # All kinds together, coordinators and the IEN excepted (security.md).
+        "mails_per_recipient_per_day": Key(INT, default=10, check=_at_least(1)),
+        "fiches_per_message": Key(INT, default=5, check=_at_least(1)),
     }),
     "outbox": Section(required=False, keys={
         # Kinds of mail (templates_mail/<kind>) kept in the outbox until `citebot outbox release ID`.
@@ -465,6 +468,8 @@ class ScheduleConfig:
 class LimitsConfig:
     max_attachment_mb: int = 20
     max_message_mb: int = 40
+    mails_per_recipient_per_day: int = 10
+    fiches_per_message: int = 5
     auto_replies_per_sender_per_day: int = 5
 
 

@@ -20,7 +20,7 @@ from bot.dossier.views import STATUS_LABELS
 from bot.mail.compose import Mail
 from bot.mail.outbox import enqueue
 from bot.rules import Rules
-from bot.store.models import DigestState, Dossier, InboundMessage
+from bot.store.models import DigestState, Dossier, InboundMessage, PendingChange
 
 SOON = timedelta(days=30)
 # What the coordinators should look at, by classification or outcome, in their words.
@@ -32,6 +32,9 @@ NOT_UNDERSTOOD = {
     "erreur": "un message que l'assistant n'a pas pu traiter (conservé tel quel)",
 }
 NOT_UNDERSTOOD_OUTCOMES = {
+    "courrier_non_rattache": "un message citant un dossier, venu d'une adresse inconnue de ce dossier (non rattaché)",
+    "confirmation_ignoree": "une réponse à une demande de confirmation, venue d'une adresse inconnue du dossier",
+    "confirmation_incomprise": "une réponse à une demande de confirmation sans OUI ni NON",
     "avis_refuse": "une réponse à une demande d'avis, refusée (expéditeur non autorisé ou non authentifié)",
     "avis_incompris": "une réponse de l'IEN sans avis clair (précision demandée)",
     "limite_atteinte": "pas de réponse : limite quotidienne de réponses automatiques atteinte pour cet expéditeur",
@@ -40,10 +43,11 @@ NOT_UNDERSTOOD_OUTCOMES = {
     "destinataire_ecarte": "pas de réponse : l'adresse de l'expéditeur est vide, celle d'un robot ou la nôtre",
 }
 # Sections in the order of the mail; the first ones are news, the others the state of things.
-NEWS = ("nouveaux", "repris", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
+NEWS = ("nouveaux", "repris", "a_confirmer", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
 TITLES = {
     "nouveaux": "Nouveaux dossiers",
     "repris": "Fiches reprises dans les anciens messages (citebot backfill)",
+    "a_confirmer": "Envois d'une adresse inconnue du dossier, en attente de la confirmation du porteur",
     "versions": "Nouvelles versions (ce qui a changé)",
     "avis_recus": "Avis de l'IEN reçus",
     "decisions": "Décisions enregistrées",
@@ -93,6 +97,13 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
     new = [d for d in mine if d.created_at > since]
     s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if not _taken_back(d)]
     s["repris"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if _taken_back(d)]
+    s["a_confirmer"] = [
+        _row(c.dossier, f"{'nouvelle version' if c.kind == 'version' else 'bilan'} envoyé(e) par {c.sender} "
+                        f"(pour l'accepter : citebot confirm {c.dossier.reference})")
+        for c in session.scalars(select(PendingChange).where(PendingChange.status == "attente")
+                                 .order_by(PendingChange.id))
+        if c.created_at > since and coordinator in c.dossier.coordinators
+    ]
     s["versions"] = [
         _row(d, f"version {v.number} : {_changes(rules, d.versions[v.number - 2].fields, v.fields)}")
         for d in mine for v in d.versions if v.number > 1 and v.created_at > since

@@ -24,19 +24,22 @@ from bot.config import Config, MailboxConfig
 from bot.dossier import avis, bilans
 from bot.dossier.references import find_references, format_reference
 from bot.dossier.relevance import Candidate, about_the_call, load_call_words
+from bot.dossier.trust import another_project, answer_address, first_known, is_known, with_version
 from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.form.consent import build_consent_form
 from bot.form.docxfile import OLE_MAGIC
 from bot.form.report import display_value, json_value
 from bot.form.template import build_template
 from bot.form.values import format_amount
+from bot.mail.addresses import address_key
 from bot.mail.compose import DOCX_TYPE, Attachment, Mail
 from bot.mail.outbox import enqueue
 from bot.mail.parse import Attachment as MailAttachment
-from bot.mail.parse import Incoming
+from bot.mail.parse import Incoming, parse_message
+from bot.mail.reply import new_text, words_of
 from bot.rules import Rules
 from bot.store import files as stored_files
-from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, Version
+from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, PendingChange, Version
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,10 @@ WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 # Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
-LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux")
+LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux", "confirmation_attendue",
+                   "statut_indisponible", "fichier_deja_recu")
+# What a change waiting for confirmation is, in the mails' words (and its gender).
+PENDING_WHAT = {"version": ("une nouvelle version de la fiche projet", True), "bilan": ("un bilan", False)}
 # The outcome when the outbox refused the only recipient of our answer (a robot's address, our own…).
 NOBODY_TO_ANSWER = "destinataire_ecarte"
 # The outcome of a message left alone — a `personnel` mailbox's mail that is not
@@ -106,7 +112,9 @@ class Intake:
     inbound: InboundMessage
     message: Incoming
     backfill: Backfill | None = None
+    vouched: Dossier | None = None  # a change to this dossier was confirmed (bot.dossier.trust)
     files: list[File] = field(default_factory=list)
+    left_over: list[str] = field(default_factory=list)  # fiches over limits.fiches_per_message
 
     # -- small lookups ------------------------------------------------------
     @property
@@ -115,7 +123,17 @@ class Intake:
 
     @property
     def sender(self) -> str | None:
-        return self.message.reply_to or self.message.from_addr
+        """Where answers go: From, or Reply-To within From's domain or known for the dossier."""
+        known = self.referred.known_addresses if self.referred is not None else ()
+        return answer_address(self.message.from_addr, self.message.reply_to, known)
+
+    @cached_property
+    def referred(self) -> Dossier | None:
+        return self.referred_dossier()
+
+    def trusted(self, dossier: Dossier) -> bool:
+        """May this message change `dossier`? Its From is known for it, or a change was confirmed."""
+        return dossier is self.vouched or is_known(dossier.known_addresses, self.message.from_addr, self.cfg)
 
     @cached_property
     def now(self) -> datetime:
@@ -182,15 +200,21 @@ class Intake:
         request = avis.match_request(self.session, message, self.cfg.bot.reference_prefix)
         if request is not None:  # never a submission, even when it carries the fiche back
             return "reponse_avis", avis.handle_reply(self._reply_context(), request)
+        if (change := self._confirmation_answered()) is not None:
+            return "confirmation", self._settle(change)
         fiches = [f for f in self.files if f.is_fiche]
-        referred = self.referred_dossier()
+        referred = self.referred
         if fiches:
             return ("version_corrigee" if referred else "depot"), self._file_fiches(fiches, referred)
-        if (asked := self._status_request()) is not None:
-            return "demande_statut", self._answer_status(asked)
+        if self._is_status_request():
+            return "demande_statut", self._answer_status(self._status_request())
         if referred:
             if self._is_bilan(referred):
+                if not self.trusted(referred):
+                    return "bilan", self._hold(referred, "bilan")
                 return "bilan", self._receive_bilan(referred)
+            if not self.trusted(referred):
+                return "courrier", self._keep_unfiled(referred)
             return "courrier", self._attach_correspondence(referred)
         if not self.sender:
             for file in self.files:
@@ -255,7 +279,15 @@ class Intake:
 
     def _file_fiches(self, fiches: list[File], referred: Dossier | None) -> str:
         outcomes = []
-        dossiers: list[Dossier] = []
+        dossiers: list[Dossier] = []  # changed by this message
+        held: list[Dossier] = []  # waiting for a confirmation: untouched
+        limit = self.cfg.limits.fiches_per_message
+        if len(fiches) > limit:
+            # One message never makes more than `limit` dossiers (and as many mails to the
+            # IEN); the others are named in each acknowledgement, to be sent again.
+            self.left_over = [f.attachment.filename for f in fiches[limit:]]
+            self.inbound.detail = {**self.inbound.detail, "fiches_non_traitees": self.left_over}
+            fiches = fiches[:limit]
         for file in fiches:
             earlier = self.session.scalar(
                 select(Version).join(Document, Version.document_id == Document.id)
@@ -265,9 +297,18 @@ class Intake:
                 outcomes.append(self._already_received(file, earlier))
                 continue
             # A fiche about a dossier is its new version, whatever its status (a decided
-            # dossier keeps its decision: _add_version only moves open statuses).
-            if referred is not None and referred not in dossiers:
-                dossier = referred
+            # dossier keeps its decision: _add_version only moves open statuses) — when it
+            # comes from a known address; from another, it waits for a confirmation, unless
+            # it is another project altogether (someone else's reference: a new dossier).
+            here = referred if referred is not None and referred not in dossiers + held else None
+            if here is not None and not self.trusted(here):
+                if not another_project(here.current.fields if here.current else {}, json_value(file.result.fields)):
+                    outcomes.append(self._hold(here, "version"))
+                    held.append(here)  # its other fiches, if any, are new dossiers
+                    continue
+                here = None
+            if here is not None:
+                dossier = here
                 outcomes.append("nouvelle_version")
             else:
                 dossier = self._new_dossier(file.result)
@@ -291,6 +332,13 @@ class Intake:
             self.event("copie_recue", dossier, mailbox=self.mailbox.name)
             return "copie"
         self.event("deja_recu", dossier, filename=file.attachment.filename)
+        if not self.trusted(dossier):
+            # Someone else's fiche: that it was received, and nothing about its dossier.
+            if self.sender and self._within_reply_limit():
+                self.reply(Mail(kind="fichier_deja_recu", to=(self.sender,), reply_to=self.mailbox.address,
+                                **self.threading(),
+                                context={"filename": file.attachment.filename, "bot_name": self.cfg.bot.name}))
+            return "deja_recu"
         current = dossier.current
         errors = [f for f in current.findings if f["severity"] == "error"] if current else []
         if self.sender:
@@ -310,7 +358,10 @@ class Intake:
             reference=format_reference(self.cfg.bot.reference_prefix, year, seq), year=year, seq=seq,
             status="nouveau", mailbox=target.name, coordinators=list(target.coordinators),
             porteur_email=(self.sender or "")[:320] or None, created_at=self.now, updated_at=self.now,
+            known_addresses=first_known(self.message.from_addr, json_value(result.fields)),
         )
+        if self.sender and self.sender != self.message.from_addr:
+            dossier.known_addresses = with_version(dossier.known_addresses, self.sender, {})
         self.session.add(dossier)
         self.session.flush()
         self.event("dossier_cree", dossier, mailbox_recu=self.mailbox.name, mailbox=target.name,
@@ -385,6 +436,7 @@ class Intake:
                 "avis_needed": self._needs_avis(result), "photos_mineurs": bool(fields.get("photos_mineurs")),
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
+                "left_over": self.left_over, "fiches_per_message": self.cfg.limits.fiches_per_message,
             },
         )
 
@@ -415,8 +467,72 @@ class Intake:
                                      "remaining": remaining, "bot_name": self.cfg.bot.name}), dossier)
         return "bilan_enregistre"
 
-    def _status_request(self) -> Dossier | None:
+    # -- changes from an unknown address (security.md) ------------------------
+    def _hold(self, dossier: Dossier, kind: str) -> str:
+        """Nothing changes: the known addresses are asked, the sender told, the message kept."""
+        change = PendingChange(dossier=dossier, inbound_id=self.inbound.id, kind=kind,
+                               sender=(self.message.from_addr or "")[:320], status="attente", created_at=self.now)
+        self.session.add(change)
+        self.event("confirmation_demandee", dossier, quoi=kind)
+        what, feminine = PENDING_WHAT[kind]
+        fields = dossier.current.fields if dossier.current else {}
+        question = enqueue(self.session, Mail(
+            kind="confirmation_demandee", to=tuple(dossier.known_addresses), reply_to=self._mailbox_address(dossier),
+            context={"reference": dossier.reference, "intitule": _title(fields), "what": what, "feminine": feminine,
+                     "sender": self.message.from_addr, "received_at": self.now, "bot_name": self.cfg.bot.name},
+        ), self.cfg, dossier_id=dossier.id, inbound_id=self.inbound.id) if dossier.known_addresses else None
+        change.question_message_id = question.message_id if question is not None else None
+        if self.sender and self._within_reply_limit():
+            self.reply(Mail(kind="confirmation_attendue", to=(self.sender,), reply_to=self.mailbox.address,
+                            **self.threading(),
+                            context={"subject": self.message.subject, "bot_name": self.cfg.bot.name}))
+        return "confirmation_demandee"
+
+    def _keep_unfiled(self, dossier: Dossier) -> str:
+        """A letter naming a dossier from an address it does not know: kept for the
+        coordinators, not filed with the dossier, and no answer that would say anything of it."""
+        for file in self.files:
+            self.keep(file, "annexe")
+        return "courrier_non_rattache"
+
+    def _confirmation_answered(self) -> PendingChange | None:
+        """The change this message answers our question about (In-Reply-To / References)."""
+        ids = [i for i in (self.message.in_reply_to, *self.message.references) if i]
+        if not ids:
+            return None
+        return self.session.scalar(select(PendingChange).where(PendingChange.question_message_id.in_(ids))
+                                   .order_by(PendingChange.id.desc()).limit(1))
+
+    def _settle(self, change: PendingChange) -> str:
+        """OUI from a known address applies the change, NON sets it aside; anything else,
+        or anyone else, changes nothing (the coordinators see it in their digest)."""
+        dossier = change.dossier
+        if change.status != "attente" or not is_known(dossier.known_addresses, self.message.from_addr, self.cfg):
+            self.event("confirmation_ignoree", dossier, pending_id=change.id)
+            return "confirmation_ignoree"
+        words = words_of(new_text(self.message.text or ""))
+        answer = words[0] if words else ""
+        if answer not in ("oui", "non"):
+            self.event("confirmation_incomprise", dossier, pending_id=change.id)
+            return "confirmation_incomprise"
+        applied = answer == "oui"
+        outcome = apply_pending(self.cfg, self.rules, self.session, change) if applied else set_aside(self.session, change)
+        what, feminine = PENDING_WHAT[change.kind]
+        fields = dossier.current.fields if dossier.current else {}
+        self.reply(Mail(kind="confirmation_enregistree", to=(self.message.from_addr,),
+                        reply_to=self._mailbox_address(dossier), **self.threading(),
+                        context={"reference": dossier.reference, "intitule": _title(fields), "applied": applied,
+                                 "what": what, "feminine": feminine, "sender": change.sender,
+                                 "bot_name": self.cfg.bot.name}), dossier)
+        return outcome
+
+    def _is_status_request(self) -> bool:
         """'statut CE-2026-0007' in the subject or on the first line of the message."""
+        return any(_STATUS_REQUEST.match(line or "") and find_references(line, self.cfg.bot.reference_prefix)
+                   for line in (self.message.subject, _first_line(self.message)))
+
+    def _status_request(self) -> Dossier | None:
+        """The dossier a status request names, when there is one."""
         for line in (self.message.subject, _first_line(self.message)):
             if _STATUS_REQUEST.match(line or ""):
                 for reference in find_references(line, self.cfg.bot.reference_prefix):
@@ -425,15 +541,21 @@ class Intake:
                         return dossier
         return None
 
-    def _answer_status(self, dossier: Dossier) -> str:
+    def _answer_status(self, dossier: Dossier | None) -> str:
+        """Where the dossier stands, to a known address only; an unknown reference and a
+        foreign one get the same answer, so that nobody learns which references exist."""
         from bot.dossier.views import STATUS_LABELS
 
+        if dossier is None or not is_known(dossier.known_addresses, self.message.from_addr, self.cfg):
+            if dossier is not None:
+                self.event("statut_refuse", dossier)
+            if not self.message.from_addr or not self._within_reply_limit():
+                return "statut_refuse"
+            queued = self.reply(Mail(kind="statut_indisponible", to=(self.message.from_addr,),
+                                     reply_to=self.mailbox.address, **self.threading(),
+                                     context={"subject": self.message.subject, "bot_name": self.cfg.bot.name}))
+            return "statut_refuse" if queued else NOBODY_TO_ANSWER
         current = dossier.current
-        allowed = {a.lower() for a in (dossier.porteur_email, current.fields.get("referent_email")) if a}
-        if (self.message.from_addr or "").lower() not in allowed:
-            # Only the référent or the original sender may learn where a dossier stands.
-            self.event("statut_refuse", dossier, expediteur=self.message.from_addr)
-            return "statut_refuse"
         given = dossier.avis
         queued = self.reply(Mail(kind="statut_dossier", to=(self.message.from_addr,),
                         reply_to=self._mailbox_address(dossier), **self.threading(),
@@ -463,7 +585,7 @@ class Intake:
         day_start = datetime.combine(self.now.astimezone(clock.PARIS).date(), time(0), clock.PARIS)
         sent_today = self.session.scalar(
             select(func.count(Outbox.id)).where(
-                Outbox.kind.in_(LIMITED_REPLIES), Outbox.first_recipient == self.sender.lower()[:320],
+                Outbox.kind.in_(LIMITED_REPLIES), Outbox.recipient_key == address_key(self.sender)[:320],
                 Outbox.created_at >= day_start,
             )
         )
@@ -489,6 +611,43 @@ class Intake:
                                  attachments=(self._blank_form(),), **self.threading(),
                                  context={"subject": self.message.subject, "bot_name": self.cfg.bot.name, **context}))
         return "reponse_envoyee" if queued else NOBODY_TO_ANSWER
+
+
+def waiting(session: Session, dossier: Dossier) -> list[PendingChange]:
+    """The changes of a dossier that wait for a confirmation, oldest first."""
+    return list(session.scalars(select(PendingChange).where(PendingChange.dossier_id == dossier.id,
+                                                            PendingChange.status == "attente")
+                                .order_by(PendingChange.id)))
+
+
+def apply_pending(cfg: Config, rules: Rules, session: Session, change: PendingChange) -> str:
+    """Apply a confirmed change: its message is handled again, as if its sender were known
+    for the dossier, whose known addresses then include the sender and the new référent."""
+    inbound = session.get(InboundMessage, change.inbound_id)
+    raw = (cfg.bot.data_dir / inbound.raw_path).read_bytes()
+    message = parse_message(raw, max_attachment_bytes=cfg.limits.max_attachment_mb * 1024 * 1024)
+    mailbox = cfg.mailbox(inbound.mailbox) or cfg.mailboxes[0]
+    dossier = change.dossier
+    intake = Intake(cfg, rules, session, mailbox, inbound, message, vouched=dossier)
+    intake.files = read_files(message, rules)
+    if change.kind == "version":
+        outcome = intake._file_fiches([f for f in intake.files if f.is_fiche], dossier)
+    elif intake._is_bilan(dossier):
+        outcome = intake._receive_bilan(dossier)
+    else:
+        outcome = "bilan_non_attendu"
+    fields = dossier.current.fields if dossier.current and change.kind == "version" else {}
+    dossier.known_addresses = with_version(dossier.known_addresses, change.sender, fields)
+    change.status, change.settled_at = "appliquee", clock.now()
+    intake.event("confirmation_appliquee", dossier, pending_id=change.id, quoi=change.kind)
+    return outcome
+
+
+def set_aside(session: Session, change: PendingChange) -> str:
+    change.status, change.settled_at = "ecartee", clock.now()
+    session.add(Event(dossier_id=change.dossier_id, inbound_id=change.inbound_id, at=clock.now(),
+                      kind="confirmation_refusee", detail={"pending_id": change.id}))
+    return "envoi_ecarte"
 
 
 @cache

@@ -16,14 +16,15 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from email import policy
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config
+from bot.mail.addresses import address_key
 from bot.mail.compose import Mail, build, new_message_id
 from bot.mail.redact import without_addresses
 from bot.mail.robots import refusal
@@ -42,7 +43,8 @@ def backoff(attempts: int) -> timedelta:
 
 
 # Why a recipient was dropped, in the coordinators' words (events, `dossiers show`).
-REFUSALS = {"empty": "adresse vide", "own": "adresse de citebot", "robot": "adresse de robot"}
+REFUSALS = {"empty": "adresse vide", "own": "adresse de citebot", "robot": "adresse de robot",
+            "limit": "limite quotidienne de courriels atteinte pour cette adresse"}
 
 
 def refused(address: str | None, cfg: Config) -> str | None:
@@ -62,7 +64,7 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     message) and a log line without the address. None when nobody is left: nothing
     is queued, and the caller goes on without a mail."""
     now = clock.now()
-    to, cc, dropped = _keep_recipients(mail, cfg)
+    to, cc, dropped = _keep_recipients(mail, cfg, session)
     if dropped:
         _record_dropped(session, mail.kind, dropped, queued=bool(to or cc), dossier_id=dossier_id,
                         inbound_id=inbound_id)
@@ -77,6 +79,7 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
         recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower()[:320],
+        recipient_key=address_key(mail.to[0])[:320],
         subject=str(message["Subject"]),
         # An address with accents is written as is (RFC 6531) and sent through SMTPUTF8.
         raw=message.as_bytes(policy=policy.SMTP if _ascii(mail) else policy.SMTPUTF8),
@@ -87,20 +90,37 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     return row
 
 
-def _keep_recipients(mail: Mail, cfg: Config) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[str, str]]]:
-    """(to, cc) without the refused addresses, and the (address, why) pairs dropped."""
+def _keep_recipients(mail: Mail, cfg: Config,
+                     session: Session) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[str, str]]]:
+    """(to, cc) without the refused addresses and those over their daily limit, and the
+    (address, why) pairs dropped."""
     dropped: list[tuple[str, str]] = []
 
     def keep(addresses: Iterable[str | None]) -> tuple[str, ...]:
         kept = []
         for address in addresses:
-            if (why := refused(address, cfg)) is None:
+            why = refused(address, cfg) or ("limit" if _over_daily_limit(session, address, cfg) else None)
+            if why is None:
                 kept.append(address)
             else:
                 dropped.append((address or "", why))
         return tuple(kept)
 
     return keep(mail.to), keep(mail.cc), dropped
+
+
+def _over_daily_limit(session: Session, address: str, cfg: Config) -> bool:
+    """`limits.mails_per_recipient_per_day` reached for this address today (Paris), all
+    kinds together; `+tag` and case variants are one address; coordinators and the IEN
+    are never limited (security.md)."""
+    key = address_key(address)
+    exempt = {address_key(a) for m in cfg.mailboxes for a in m.coordinators} | {address_key(a) for a in cfg.avis.ien}
+    if key in exempt:
+        return False
+    day_start = datetime.combine(clock.today(), time(0), clock.PARIS)
+    sent_today = session.scalar(select(func.count(Outbox.id)).where(Outbox.recipient_key == key,
+                                                                     Outbox.created_at >= day_start))
+    return sent_today >= cfg.limits.mails_per_recipient_per_day
 
 
 def _record_dropped(session: Session, kind: str, dropped: list[tuple[str, str]], *, queued: bool,

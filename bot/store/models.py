@@ -85,6 +85,9 @@ class Dossier(Base):
     mailbox: Mapped[str] = mapped_column(sa.String(100))
     coordinators: Mapped[list[Any]] = mapped_column(default=list)
     porteur_email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Who may change it (security.md): the sender and the référent of its first version,
+    # and of each later version once confirmed; bot.mail.addresses.address_key of each.
+    known_addresses: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     versions: Mapped[list[Version]] = relationship(back_populates="dossier", order_by="Version.number")
@@ -165,6 +168,7 @@ class Outbox(Base):
     inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
     recipients: Mapped[list[Any]]
     first_recipient: Mapped[str] = mapped_column(sa.String(320), index=True)  # for per-sender limits
+    recipient_key: Mapped[str] = mapped_column(sa.String(320), index=True, default="", server_default="")
     subject: Mapped[str] = mapped_column(sa.Text)
     raw: Mapped[bytes] = mapped_column(sa.LargeBinary)
     status: Mapped[str] = mapped_column(sa.String(20), index=True)  # pending | sent | failed
@@ -173,6 +177,24 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class PendingChange(Base):
+    """A version, a bilan or a letter naming a dossier, sent from an address the dossier
+    does not know: applied only once a known address answers OUI to our question, or a
+    coordinator confirms it (security.md). Its message is kept; nothing else changed."""
+
+    __tablename__ = "pending_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    inbound_id: Mapped[int] = mapped_column(sa.ForeignKey("inbound_message.id"))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # version | bilan
+    sender: Mapped[str] = mapped_column(sa.String(320))
+    status: Mapped[str] = mapped_column(sa.String(20))  # attente | appliquee | ecartee
+    question_message_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+    dossier: Mapped[Dossier] = relationship()
 
 
 class AvisRequest(Base):
