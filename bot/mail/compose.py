@@ -51,12 +51,18 @@ class Mail:
 
 
 def datetime_fr(value: datetime) -> str:
-    """« 26 novembre 2026 à 15:05 », Paris time."""
-    return babel_datetime(value.astimezone(PARIS), "d MMMM yyyy 'à' HH:mm", locale="fr_FR")
+    """« 26 novembre 2026 à 15:05 », « 1er décembre 2026 à 09:00 », Paris time."""
+    local = value.astimezone(PARIS)
+    return f"{_day(local.day)} " + babel_datetime(local, "MMMM yyyy 'à' HH:mm", locale="fr_FR")
 
 
 def date_fr(value) -> str:
-    return format_date(value, "d MMMM yyyy", locale="fr_FR")
+    """« 26 novembre 2026 », « 1er décembre 2026 » (the French ordinal for the first)."""
+    return f"{_day(value.day)} " + format_date(value, "MMMM yyyy", locale="fr_FR")
+
+
+def _day(day: int) -> str:
+    return "1er" if day == 1 else str(day)
 
 
 def _euros(value) -> str:

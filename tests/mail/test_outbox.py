@@ -37,3 +37,4 @@ def test_poll_once_leaves_nothing_due_in_the_outbox(tmp_path, dovecot, smtp_sink
     report = bot.poll()
     assert report.sending.sent == BATCH + 1
     assert {row.status for row in bot.outbox()} == {"sent"}
+
