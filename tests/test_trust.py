@@ -227,3 +227,22 @@ def test_the_pure_trust_rules(bot):
     assert answer_address("a@x.fr", "b@x.fr") == "b@x.fr"
     assert answer_address("a@x.fr", "b@y.fr") == "a@x.fr"
     assert answer_address("a@x.fr", "b@y.fr", known=["b@y.fr"]) == "b@y.fr"
+
+
+def test_a_bilan_from_a_stranger_is_not_received_until_the_porteur_confirms(bot):
+    from bot.dossier.decisions import decide
+
+    dossier = filed(bot)
+    with bot.rt.sessions.begin() as session:
+        decide(session, bot.rt.cfg, bot.rt.rules, dossier.reference, "accepte")
+    bot.deliver(mail(sender=STRANGER, subject=f"Bilan {dossier.reference}", body="Voici le bilan.",
+                     attachments=[("bilan.pdf", b"%PDF-1.7\n% bilan\n", "application/pdf")]))
+    bot.poll()
+    [after] = bot.dossiers()
+    assert all(b.received_at is None for b in after.bilans)
+    [change] = pending(bot)
+    assert change.kind == "bilan"
+    bot.deliver(mail(sender=PORTEUR, subject="Re: bilan", body="OUI", in_reply_to=change.question_message_id))
+    bot.poll()
+    [after] = bot.dossiers()
+    assert sum(b.received_at is not None for b in after.bilans) == 1
