@@ -70,7 +70,7 @@ def details(session: Session, dossier: Dossier) -> dict:
         **summary(dossier),
         "versions": [
             {"number": v.number, "received_at": iso(v.created_at), "valid": v.valid,
-             "document": v.document.original_name, "findings": v.findings}
+             "document": v.document.original_name if v.document else None, "findings": v.findings}
             for v in dossier.versions
         ],
         "events": [{"at": iso(e.at), "kind": e.kind, "detail": e.detail} for e in dossier.events],
