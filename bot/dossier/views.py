@@ -36,6 +36,7 @@ EVENT_LABELS = {
     "envoi_echoue": "courriel refusé par le serveur", "courriel_libere": "courriel retenu libéré",
     "courriel_annule": "courriel retenu annulé",
     "destinataire_ecarte": "destinataire écarté (adresse vide, de robot ou de citebot)",
+    "purge": "données personnelles effacées (durée de conservation échue)",
 }
 
 MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec de l'envoi",
