@@ -201,9 +201,10 @@ def file_four_dossiers(bot) -> dict[str, str]:
 def test_each_dossier_is_purged_the_day_after_its_period_ends_and_not_before(bot):
     refs = file_four_dossiers(bot)
     accounts = totals(bot)
-    for ref in (refs["papillons"], refs["lecture"]):  # what the purge must remove is there to begin with
-        assert rows_of(bot, ref) and any(s in rows_of(bot, ref) for s in (*PAPILLONS, *LECTURE))
+    # What the purge must remove is there to begin with.
     assert all(s in everything(bot) for s in (*PAPILLONS, *LECTURE, *JARDINS))
+    assert all(s in rows_of(bot, refs["papillons"]) for s in (*PAPILLONS, *VILLE, "programme.pdf"))
+    assert all(s in rows_of(bot, refs["lecture"]) for s in (*LECTURE, IEN, "chloe.dulieux@ac-lille.fr"))
 
     # Papillons (refused in 2026) and Lecture (avis défavorable in 2026) are kept until 31/12/2031.
     assert purge(bot, date(2031, 12, 31)).strip() == (
