@@ -16,7 +16,7 @@ from __future__ import annotations
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -268,47 +268,63 @@ def plan(rows: Rows, policy: Policy, today: date) -> Plan:
     links = _dossiers_of_messages(rows)
     expired = {d.id for d in rows.dossiers if dossier_expired(d, policy, today)}
     files = _FileReferences(rows)
+    of_dossier = {name: _by(getattr(rows, name), "dossier_id") for name in ("versions", "documents", "mails", "events")}
+    # What belongs to no dossier hangs on its message (documents, events) or on our mail (events).
+    loose_documents = _by((d for d in rows.documents if d.dossier_id is None), "inbound_id")
+    loose_events = _by((e for e in rows.events if e.dossier_id is None), "inbound_id")
+    events_of_mail = _by((e for e in rows.events if e.dossier_id is None and "outbox_id" in e.detail),
+                         lambda e: e.detail["outbox_id"])
+    # A message of several dossiers (several fiches in one mail) goes with the last of them to expire.
+    owned = _by((m for m in rows.messages if links.get(m.id) and links[m.id] <= expired),
+                lambda m: max(links[m.id]))
+
+    def emptied(messages: list[MessageRow]) -> tuple[int, ...]:
+        return _ids(m for m in messages if m.raw_path or m.described)
 
     dossiers = []
     for dossier in sorted((d for d in rows.dossiers if d.id in expired), key=lambda d: d.id):
-        # A message of several dossiers (several fiches in one mail) goes with the last of them.
-        messages = {m.id for m in rows.messages
-                    if links.get(m.id) and links[m.id] <= expired and max(links[m.id]) == dossier.id}
-        documents = {d.id for d in rows.documents
-                     if d.dossier_id == dossier.id or (d.dossier_id is None and d.inbound_id in messages)}
+        messages = owned.get(dossier.id, [])
+        documents = of_dossier["documents"].get(dossier.id, []) + [
+            d for m in messages for d in loose_documents.get(m.id, [])]
+        events = of_dossier["events"].get(dossier.id, []) + [e for m in messages for e in loose_events.get(m.id, [])]
         purge = Purge(
             dossier_id=dossier.id, reference=dossier.reference, status=dossier.status,
             kept_until=kept_until(dossier, policy),
-            messages=_ids(m for m in rows.messages if m.id in messages and (m.raw_path or m.described)),
-            documents=_ids(d for d in rows.documents if d.id in documents),
-            versions=_ids(v for v in rows.versions if v.dossier_id == dossier.id and _version_to_reduce(v, policy)),
-            mails=_ids(m for m in rows.mails
-                       if m.dossier_id == dossier.id and m.status in FINISHED_MAILS and m.has_copy),
-            events=_ids(e for e in rows.events
-                        if (e.dossier_id == dossier.id or (e.dossier_id is None and e.inbound_id in messages))
-                        and _event_to_reduce(e, policy)),
+            messages=emptied(messages),
+            documents=_ids(documents),
+            versions=_ids(v for v in of_dossier["versions"].get(dossier.id, []) if _version_to_reduce(v, policy)),
+            mails=_ids(m for m in of_dossier["mails"].get(dossier.id, [])
+                       if m.status in FINISHED_MAILS and m.has_copy),
+            events=_ids(e for e in events if _event_to_reduce(e, policy)),
             files=files.released(messages, documents),
             identity=dossier.identity,
         )
         if not purge.empty:
             dossiers.append(purge)
 
-    loose_messages = {m.id for m in rows.messages if not links.get(m.id) and message_expired(m, policy, today)}
-    loose_documents = {d.id for d in rows.documents if d.dossier_id is None and d.inbound_id in loose_messages}
-    loose_mails = {m.id for m in rows.mails if m.dossier_id is None and mail_expired(m, policy, today)}
+    messages = [m for m in rows.messages if not links.get(m.id) and message_expired(m, policy, today)]
+    documents = [d for m in messages for d in loose_documents.get(m.id, [])]
+    mails = [m for m in of_dossier["mails"].get(None, []) if mail_expired(m, policy, today)]
+    events = {e.id: e for e in (*(e for m in messages for e in loose_events.get(m.id, [])),
+                                *(e for m in mails for e in events_of_mail.get(m.id, [])))}
     loose = Purge(
-        messages=_ids(m for m in rows.messages if m.id in loose_messages and (m.raw_path or m.described)),
-        documents=_ids(d for d in rows.documents if d.id in loose_documents),
-        mails=_ids(m for m in rows.mails if m.id in loose_mails and m.has_copy),
-        events=_ids(e for e in rows.events
-                    if e.dossier_id is None and (e.inbound_id in loose_messages
-                                                 or e.detail.get("outbox_id") in loose_mails)
-                    and _event_to_reduce(e, policy)),
-        files=files.released(loose_messages, loose_documents),
+        messages=emptied(messages),
+        documents=_ids(documents),
+        mails=_ids(m for m in mails if m.has_copy),
+        events=_ids(e for e in events.values() if _event_to_reduce(e, policy)),
+        files=files.released(messages, documents),
     )
     unfinished = tuple(Unfinished(e.id, tuple(e.detail[PENDING_FILES])) for e in rows.events
                        if e.kind == PURGE_EVENT and e.detail.get(PENDING_FILES))
     return Plan(tuple(dossiers), None if loose.empty else loose, unfinished)
+
+
+def _by(rows: Iterable, key) -> dict:
+    """Rows grouped by an attribute's value (or a function's)."""
+    grouped: dict = defaultdict(list)
+    for row in rows:
+        grouped[key(row) if callable(key) else getattr(row, key)].append(row)
+    return grouped
 
 
 def _ids(rows: Iterable) -> tuple[int, ...]:
@@ -324,26 +340,25 @@ def _dossiers_of_messages(rows: Rows) -> dict[int, set[int]]:
     return links
 
 
-@dataclass
 class _FileReferences:
     """Files are content-addressed: one file may stand for several rows (the same message in
     two mailboxes, the same annex in two dossiers). A file goes with the last row naming it."""
 
-    rows: Rows
-    by_path: dict[str, set[tuple[str, int]]] = field(default_factory=lambda: defaultdict(set))
-    gone: set[tuple[str, int]] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        for message in self.rows.messages:
+    def __init__(self, rows: Rows):
+        self.names: dict[str, set[tuple[str, int]]] = defaultdict(set)  # path -> the rows naming it
+        for message in rows.messages:
             if message.raw_path:
-                self.by_path[message.raw_path].add(("message", message.id))
-        for document in self.rows.documents:
+                self.names[message.raw_path].add(("message", message.id))
+        for document in rows.documents:
             if document.stored_name:
-                self.by_path[document.stored_name].add(("document", document.id))
+                self.names[document.stored_name].add(("document", document.id))
 
-    def released(self, messages: set[int], documents: set[int]) -> tuple[str, ...]:
+    def released(self, messages: Iterable[MessageRow], documents: Iterable[DocumentRow]) -> tuple[str, ...]:
         """The files no row names any more once these rows (and those of earlier purges) are emptied."""
-        now_gone = {("message", i) for i in messages} | {("document", i) for i in documents}
-        self.gone |= now_gone
-        touched = {path for path, names in self.by_path.items() if names & now_gone}
-        return tuple(sorted(path for path in touched if self.by_path[path] <= self.gone))
+        touched = set()
+        for path, row in [*((m.raw_path, ("message", m.id)) for m in messages),
+                          *((d.stored_name, ("document", d.id)) for d in documents)]:
+            if path:
+                self.names[path].discard(row)
+                touched.add(path)
+        return tuple(sorted(path for path in touched if not self.names[path]))
