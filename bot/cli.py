@@ -402,6 +402,20 @@ def export(ctx: click.Context, out: Path) -> None:
     click.echo(f"{count} dossier(s) exporté(s) dans {out}.")
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Dire ce qui serait effacé, sans rien effacer.")
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool) -> None:
+    """Efface ce que les durées de conservation (rules/retention.toml) ne permettent plus de garder."""
+    from bot import clock
+    from bot.dossier.purge import run_purge
+
+    rt = runtime(ctx, secrets=False)
+    report = run_purge(rt, clock.today(), dry_run=dry_run)
+    for line in report.lines():
+        click.echo(line)
+
+
 @main.group()
 def db() -> None:
     """La base de données."""

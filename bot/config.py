@@ -377,6 +377,7 @@ SCHEMA: dict[str, Section] = {
         "poll_seconds": Key(INT, default=120, check=_at_least(1)),
         "digest": Key(STR, default="mon-fri 07:45", check=_check_when),
         "reminders": Key(STR, default="08:30", check=_check_daily_time),
+        "purge": Key(STR, default="03:30", check=_check_daily_time),
     }),
     "limits": Section(required=False, keys={
         "max_attachment_mb": Key(INT, default=20, check=_at_least(1)),
@@ -454,6 +455,9 @@ class ScheduleConfig:
     poll_seconds: int = 120
     digest: str = "mon-fri 07:45"
     reminders: str = "08:30"
+    # The nightly purge (rules/retention.toml): a quiet hour that exists every day in
+    # Paris (02:00-03:00 is skipped on the night summer time starts).
+    purge: str = "03:30"
 
     @property
     def digest_when(self) -> When:
@@ -462,6 +466,10 @@ class ScheduleConfig:
     @property
     def reminders_when(self) -> When:
         return parse_when(self.reminders, days_allowed=False)
+
+    @property
+    def purge_when(self) -> When:
+        return parse_when(self.purge, days_allowed=False)
 
 
 @dataclass(frozen=True, kw_only=True)

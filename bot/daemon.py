@@ -10,6 +10,7 @@ time zone of `bot.timezone`:
 | `outbox`    | every minute                           | the mails due (retries after a 4xx)         |
 | `reminders` | daily at `schedule.reminders`          | avis and bilan reminders, then the outbox   |
 | `digest`    | `schedule.digest` (day names, mon-fri) | the coordinators' digest, then the outbox   |
+| `purge`     | daily at `schedule.purge` (03:30)      | what rules/retention.toml no longer keeps   |
 
 Every job runs in the scheduler's one worker thread, so that two jobs never
 write the database or talk to the SMTP server at the same time (a poll's own
@@ -54,7 +55,7 @@ from bot.store.private import FILE_MODE, private_dir, restrict_fd
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "citebot.lock"
-JOBS = ("poll", "outbox", "reminders", "digest")
+JOBS = ("poll", "outbox", "reminders", "digest", "purge")
 OUTBOX_SECONDS = 60
 # A daily job delayed by a long poll (one worker) or a busy machine still runs within this.
 DAILY_GRACE_SECONDS = 3600
@@ -149,6 +150,15 @@ def digest_job(rt: Runtime) -> None:
     _send(rt)
 
 
+def purge_job(rt: Runtime) -> None:
+    from bot.dossier.purge import run_purge
+
+    today = clock.today(_timezone(rt))
+    report = run_purge(rt, today)
+    log.log(logging.DEBUG if report.nothing else logging.INFO, "purge of %s: %s", today.isoformat(),
+            report.for_the_log())
+
+
 def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[[], None]:
     """The job as the scheduler runs it: skipped once a stop is asked; an exception is logged,
     never raised."""
@@ -166,7 +176,7 @@ def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[
 
 
 def build_scheduler(rt: Runtime, now: datetime | None = None) -> BackgroundScheduler:
-    """The scheduler with its four jobs, not started. `now`: when the first poll is due (default: now)."""
+    """The scheduler with its five jobs, not started. `now`: when the first poll is due (default: now)."""
     tz = _timezone(rt)
     schedule = rt.cfg.schedule
     scheduler = BackgroundScheduler(
@@ -175,8 +185,9 @@ def build_scheduler(rt: Runtime, now: datetime | None = None) -> BackgroundSched
         executors={"default": ThreadPoolExecutor(max_workers=1)},  # one job at a time, see the docstring
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": DAILY_GRACE_SECONDS},
     )
-    jobs = {"poll": poll_job, "outbox": outbox_job, "reminders": reminders_job, "digest": digest_job}
-    digest, reminders = schedule.digest_when, schedule.reminders_when
+    jobs = {"poll": poll_job, "outbox": outbox_job, "reminders": reminders_job, "digest": digest_job,
+            "purge": purge_job}
+    digest, reminders, purge = schedule.digest_when, schedule.reminders_when, schedule.purge_when
 
     def add(name: str, trigger, grace: int, **options) -> None:
         scheduler.add_job(guarded(rt, name, jobs[name]), trigger, id=name, name=name, replace_existing=True,
@@ -190,6 +201,7 @@ def build_scheduler(rt: Runtime, now: datetime | None = None) -> BackgroundSched
     # Day names ("mon-fri"), never numbers: APScheduler counts Monday as 0, crontab as 1 (facts.md).
     add("digest", CronTrigger(day_of_week=digest.day_of_week or "*", hour=digest.hour, minute=digest.minute,
                               timezone=tz), DAILY_GRACE_SECONDS)
+    add("purge", CronTrigger(hour=purge.hour, minute=purge.minute, timezone=tz), DAILY_GRACE_SECONDS)
     return scheduler
 
 
@@ -205,8 +217,8 @@ def run(rt: Runtime, lock_fd: int) -> int:
     scheduler.start()
     schedule = rt.cfg.schedule
     log.info("citebot started (pid %d): %d mailbox(es), poll every %d s, reminders at %s, digest at %s, "
-             "time zone %s", os.getpid(), len(rt.cfg.mailboxes), schedule.poll_seconds, schedule.reminders,
-             schedule.digest, rt.cfg.bot.timezone)
+             "purge at %s, time zone %s", os.getpid(), len(rt.cfg.mailboxes), schedule.poll_seconds,
+             schedule.reminders, schedule.digest, schedule.purge, rt.cfg.bot.timezone)
     received = signal.sigwait(STOP_SIGNALS)
     log.info("arrêt demandé (%s) : fin du message en cours", signal.Signals(received).name)
     rt.stopping.set()

@@ -120,8 +120,8 @@ def test_omitted_keys_take_their_documented_defaults(tmp_path):
     box = config.mailbox("en")
     assert (box.folder, box.processed_keyword, box.move_to, box.timeout) == ("INBOX", "$CitebotDone", None, 30)
     assert (config.avis.reminder_days, config.avis.authserv_id) == (7, "")
-    assert (config.schedule.poll_seconds, config.schedule.digest, config.schedule.reminders) == (
-        120, "mon-fri 07:45", "08:30")
+    assert (config.schedule.poll_seconds, config.schedule.digest, config.schedule.reminders,
+            config.schedule.purge) == (120, "mon-fri 07:45", "08:30", "03:30")
     assert (config.limits.max_attachment_mb, config.limits.auto_replies_per_sender_per_day) == (20, 5)
 
 
@@ -294,6 +294,8 @@ ERRORS = [
      "à l'envers"),
     ("days in the daily reminders", "[avis]\n", '[schedule]\nreminders = "mon 08:30"\n[avis]\n',
      "schedule.reminders", "le format attendu est une heure seule"),
+    ("days in the nightly purge", "[avis]\n", '[schedule]\npurge = "sun 03:30"\n[avis]\n',
+     "schedule.purge", "le format attendu est une heure seule"),
     ("mailbox name with spaces", 'name = "ville"', 'name = "la ville"', "mailbox[2].name", "ne convient pas"),
 ]
 

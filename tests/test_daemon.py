@@ -81,7 +81,7 @@ def fires(trigger, start: datetime, count: int) -> list[datetime]:
 # --------------------------------------------------------------------------- jobs and triggers
 
 
-def test_the_scheduler_has_its_four_jobs_with_explicit_options(tmp_path):
+def test_the_scheduler_has_its_five_jobs_with_explicit_options(tmp_path):
     start = datetime(2026, 11, 26, 10, 0, tzinfo=PARIS)
     scheduler = daemon.build_scheduler(runtime(tmp_path, poll_seconds=90), now=start)
     assert isinstance(scheduler, BackgroundScheduler) and scheduler.timezone == PARIS
@@ -98,7 +98,7 @@ def test_the_scheduler_has_its_four_jobs_with_explicit_options(tmp_path):
     assert (outbox.coalesce, outbox.max_instances) == (True, 1)
     assert outbox.misfire_grace_time == daemon.OUTBOX_SECONDS
 
-    for name in ("reminders", "digest"):
+    for name in ("reminders", "digest", "purge"):
         job = scheduler.get_job(name)
         assert isinstance(job.trigger, CronTrigger) and job.trigger.timezone == PARIS
         assert (job.coalesce, job.max_instances) == (True, 1)
@@ -158,6 +158,55 @@ def test_the_reminders_fire_every_day_at_0830_paris_including_the_dst_day(tmp_pa
         "2026-10-26T08:30:00+01:00",
         "2026-10-27T08:30:00+01:00",
     ]
+
+
+def test_the_purge_runs_every_night_at_0330_paris_on_both_nights_of_a_dst_change(tmp_path):
+    purge = daemon.build_scheduler(runtime(tmp_path)).get_job("purge").trigger
+    spring = fires(purge, datetime(2027, 3, 27, 12, 0, tzinfo=PARIS), 3)  # summer time starts on the 28th
+    autumn = fires(purge, datetime(2026, 10, 24, 12, 0, tzinfo=PARIS), 2)  # and ends on 25 October 2026
+    assert [d.isoformat() for d in spring + autumn] == [
+        "2027-03-28T03:30:00+02:00",  # 02:00-03:00 does not exist that night; 03:30 does
+        "2027-03-29T03:30:00+02:00",
+        "2027-03-30T03:30:00+02:00",
+        "2026-10-25T03:30:00+01:00",  # 02:00-03:00 happens twice; 03:30 once
+        "2026-10-26T03:30:00+01:00",
+    ]
+
+
+def test_the_purge_hour_comes_from_the_schedule(tmp_path):
+    rt = runtime(tmp_path)
+    rt.cfg.path.write_text(rt.cfg.path.read_text(encoding="utf-8") + 'purge = "04:15"\n', encoding="utf-8")
+    purge = daemon.build_scheduler(Runtime(cfg=load_config(rt.cfg.path, {}), rules=None, sessions=None))
+    [fire] = fires(purge.get_job("purge").trigger, datetime(2026, 11, 26, 12, 0, tzinfo=PARIS), 1)
+    assert fire.isoformat() == "2026-11-27T04:15:00+01:00"
+
+
+def test_the_purge_job_purges_what_is_due_on_the_day_in_paris(tmp_path, caplog):
+    from bot import clock
+    from bot.rules import load_rules
+    from bot.store.db import open_database
+    from bot.store.files import store_raw
+    from bot.store.models import InboundMessage
+
+    cfg = runtime(tmp_path).cfg
+    rt = Runtime(cfg=cfg, rules=load_rules(), sessions=open_database(cfg.bot.data_dir, cfg.bot.database_url))
+    raw = b"From: nadia.bouzid@example.com\r\nSubject: Absence\r\nAuto-Submitted: auto-replied\r\n\r\nAbsente.\r\n"
+    path = store_raw(cfg.bot.data_dir, raw)
+    with rt.sessions.begin() as session:
+        session.add(InboundMessage(mailbox="en", uidvalidity=0, uid="1", sha256="0" * 64, raw_path=path,
+                                   from_addr="nadia.bouzid@example.com", subject="Absence",
+                                   received_at=datetime(2026, 9, 1, 10, 0, tzinfo=PARIS),
+                                   classification="automatique", outcome="enregistre", detail={}))
+    # 23:30 UTC on 30 November is 1 December in Paris: 91 days after 1 September, not 90.
+    caplog.set_level(logging.INFO, logger="bot.daemon")
+    with clock.pinned(datetime(2026, 11, 30, 23, 30, tzinfo=ZoneInfo("UTC"))):
+        daemon.purge_job(rt)
+    assert not (cfg.bot.data_dir / path).exists()
+    with rt.sessions() as session:
+        [row] = session.query(InboundMessage).all()
+        assert (row.raw_path, row.from_addr, row.subject, row.sha256) == ("", None, "", "0" * 64)
+    assert "purge of 2026-12-01: 0 dossier(s), 1 message(s), 1 file(s), 0 mail(s)" in caplog.messages
+    assert "nadia" not in caplog.text and "Absence" not in caplog.text
 
 
 def test_the_scheduler_follows_the_configured_time_zone(tmp_path):

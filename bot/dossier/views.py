@@ -36,6 +36,7 @@ EVENT_LABELS = {
     "envoi_echoue": "courriel refusé par le serveur", "courriel_libere": "courriel retenu libéré",
     "courriel_annule": "courriel retenu annulé",
     "destinataire_ecarte": "destinataire écarté (adresse vide, de robot ou de citebot)",
+    "purge": "données personnelles effacées (durée de conservation échue)",
 }
 
 MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec de l'envoi",
@@ -70,7 +71,7 @@ def details(session: Session, dossier: Dossier) -> dict:
         **summary(dossier),
         "versions": [
             {"number": v.number, "received_at": iso(v.created_at), "valid": v.valid,
-             "document": v.document.original_name, "findings": v.findings}
+             "document": v.document.original_name if v.document else None, "findings": v.findings}
             for v in dossier.versions
         ],
         "events": [{"at": iso(e.at), "kind": e.kind, "detail": e.detail} for e in dossier.events],

@@ -134,14 +134,15 @@ class Version(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id"))
     number: Mapped[int]
-    document_id: Mapped[int] = mapped_column(sa.ForeignKey("document.id"))
+    # NULL once `citebot purge` has deleted the dossier's documents (rules/retention.toml).
+    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("document.id"))
     inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
     fields: Mapped[dict[str, Any]]
     findings: Mapped[list[Any]]
     valid: Mapped[bool]
     created_at: Mapped[datetime]
     dossier: Mapped[Dossier] = relationship(back_populates="versions")
-    document: Mapped[Document] = relationship()
+    document: Mapped[Document | None] = relationship()
 
 
 class Event(Base):

@@ -45,7 +45,7 @@ from bot.form.check import check_bytes
 from bot.form.report import json_value
 from bot.mail.sources import Fetched
 from bot.store.db import make_engine, upgrade
-from bot.store.models import AvisRequest, Base, DigestState, Dossier
+from bot.store.models import AvisRequest, Base, DigestState, Dossier, Event, Outbox, Version
 
 SKIP_REASON = ("PostgreSQL is optional for citebot (SQLite is the default); these tests run when the "
                "server binaries (Debian package `postgresql`, /usr/lib/postgresql/*/bin) and psycopg "
@@ -297,6 +297,30 @@ def test_decide_bilans_and_digest_on_postgresql(bot):
     with bot.rt.sessions() as s:
         assert all(d.last_sent_at.tzinfo is timezone.utc for d in s.scalars(select(DigestState)))
     assert send_digests(bot.rt, clock.today()) == 0  # nothing new since
+
+
+def test_a_purge_on_postgresql_empties_json_and_bytea_and_deletes_the_files(bot):
+    bot.deliver(mail(attachments=[("f.docx", fiche_bytes()), ("annexe.pdf", b"%PDF-1.4 annexe", "application/pdf")]))
+    bot.deliver(mail(subject="Une question", attachments=[("q.pdf", b"%PDF-1.4 question", "application/pdf")]))
+    bot.poll()
+    [dossier] = bot.dossiers()
+    cli(bot, "decide", dossier.reference, "refuse", "--commentaire", "Camille Martin le sait.")
+    stored = [p for p in (bot.rt.cfg.bot.data_dir).rglob("*") if p.is_file() and p.parent.parent.name in
+              ("messages", "documents")]
+    assert len(stored) == 5  # two raw messages, the fiche and two PDFs
+    end = date(clock.today().year + 6, 1, 1)  # after the end of the decision's year + 5
+    with clock.pinned(end):
+        output = cli(bot, "purge", "--dry-run").output
+        assert "2 message(s), 5 fichier(s) et 3 courriel(s)" in output and all(p.exists() for p in stored)
+        assert "2 message(s), 5 fichier(s) et 3 courriel(s)" in cli(bot, "purge").output
+        assert "rien à effacer" in cli(bot, "purge").output
+    assert not any(p.exists() for p in stored)
+    with bot.rt.sessions() as s:
+        assert all((m.raw, m.recipients, m.subject) == (b"", [], "") for m in s.scalars(select(Outbox)))
+        [version] = s.scalars(select(Version))
+        assert version.document_id is None and "referent_email" not in version.fields
+        assert s.scalar(select(Dossier.decision_comment)) is None
+        assert "camille" not in json.dumps([e.detail for e in s.scalars(select(Event))])
 
 
 # -- transactions -----------------------------------------------------------------------
