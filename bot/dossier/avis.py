@@ -194,7 +194,7 @@ def handle_reply(ctx: ReplyContext, avis: AvisRequest) -> str:
     refusal = None
     if sender not in ien:
         refusal = f"l'expéditeur ({message.from_addr or 'inconnu'}) n'est pas une adresse de l'IEN autorisée"
-    elif reason := authentication_failure(message, cfg.avis.authserv_id):
+    elif reason := authentication_failure(message, cfg.bot.authserv_id):
         refusal = f"le serveur de messagerie signale un message non authentifié ({reason})"
     if refusal:
         ctx.event("avis_refuse", dossier, raison=refusal, expediteur=message.from_addr)
