@@ -31,7 +31,7 @@ ELLIPSIS = "…"
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NEWLINES = re.compile(r"\r\n?")
 _SPACES = re.compile(r"\s+")
-# A cut on a word boundary may drop at most this share of the room (a word of 40 letters is cut inside).
+# A cut on a word boundary keeps at least this share of the room: a longer last word is cut inside.
 _WORD_BOUNDARY_SHARE = 2 / 3
 
 
