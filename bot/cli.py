@@ -51,6 +51,17 @@ def runtime(ctx: click.Context, secrets: bool = True):
     return Runtime(cfg=cfg, rules=load_rules(), sessions=db)
 
 
+def _warn_if_replies_are_unauthenticated(rt) -> None:
+    """security.md, "Opinions and commands": the commands that read replies (`poll`, `run`) say
+    once, at start, that without bot.authserv_id the IEN's replies are trusted on their From alone."""
+    if not rt.cfg.bot.authserv_id:
+        logging.getLogger("bot.config").warning(
+            "%s : clé « bot.authserv_id » vide : les réponses de l'IEN sont acceptées sur la seule foi de leur "
+            "adresse d'expéditeur (From), que n'importe qui peut imiter. Renseignez bot.authserv_id avec "
+            "l'identifiant Authentication-Results de votre serveur de réception (README, « Finding the "
+            "authserv-id of your server »).", rt.cfg.path)
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Résultat en JSON sur la sortie standard.")
@@ -99,7 +110,9 @@ def poll(ctx: click.Context, once: bool) -> None:
     """Relève chaque boîte une fois, traite les messages, puis envoie les courriels en attente."""
     from bot.poller import poll_once
 
-    report = poll_once(runtime(ctx))
+    rt = runtime(ctx)
+    _warn_if_replies_are_unauthenticated(rt)
+    report = poll_once(rt)
     sending = report.sending
     aside = f", dont {report.left_alone} hors appel (laissé(s) tel(s) quel(s))" if report.left_alone else ""
     click.echo(f"{report.handled} message(s) traité(s){aside}, {report.skipped} déjà connu(s) ; "
@@ -166,7 +179,9 @@ def run(ctx: click.Context) -> None:
     except OSError as exc:
         click.echo(f"Impossible de créer le dossier de données {data_dir} : {exc.strerror}.", err=True)
         sys.exit(2)
-    sys.exit(daemon.run(runtime(ctx), lock))
+    rt = runtime(ctx)
+    _warn_if_replies_are_unauthenticated(rt)
+    sys.exit(daemon.run(rt, lock))
 
 
 @main.group()

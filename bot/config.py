@@ -175,6 +175,18 @@ def _check_prefix(value: str) -> str | None:
     return f"{_q(value)} ne convient pas : de 1 à 10 lettres ou chiffres sans accent, par exemple « CE »"
 
 
+# An authserv-id as receiving servers write it first in Authentication-Results: one word, e.g. a host name.
+_AUTHSERV_ID = re.compile(r"[^\s;()\"\\]{1,255}")
+
+
+def _check_authserv_id(value: str) -> str | None:
+    if value == "" or _AUTHSERV_ID.fullmatch(value):
+        return None
+    return (f"{_q(value)} n'est pas un identifiant de serveur : un seul mot, sans espace ni « ; », "
+            "comme le premier mot des en-têtes Authentication-Results de vos messages reçus "
+            "(par exemple « mx.ac-lille.fr »)")
+
+
 def _check_mailbox_name(value: str) -> str | None:
     if _MAILBOX_NAME.fullmatch(value) and len(value) <= 100:  # the database keeps 100 characters
         return None
@@ -333,6 +345,10 @@ SCHEMA: dict[str, Section] = {
         "timezone": Key(STR, default="Europe/Paris", check=_check_timezone),
         "data_dir": Key(PATH, default="var"),
         "database_url": Key(STR),  # default: sqlite:///<data_dir>/citebot.sqlite3
+        # Our receiving server's Authentication-Results id: replies count only when it says
+        # dkim=pass or dmarc=pass (security.md, "Opinions and commands"). Also read under its old
+        # name, avis.authserv_id.
+        "authserv_id": Key(STR, default="", allow_empty=True, check=_check_authserv_id),
     }),
     "smtp": Section({
         "transport": Key(STR, required=True, choices=("smtp", "maildir")),
@@ -371,7 +387,7 @@ SCHEMA: dict[str, Section] = {
         "ien": Key(STR_LIST, required=True, check=_check_emails),
         "reply_mailbox": Key(STR, required=True),
         "reminder_days": Key(INT, default=7, check=_at_least(1)),
-        "authserv_id": Key(STR, default="", allow_empty=True),
+        "authserv_id": Key(STR, default="", allow_empty=True, check=_check_authserv_id),  # old name
     }),
     "schedule": Section(required=False, keys={
         "poll_seconds": Key(INT, default=120, check=_at_least(1)),
@@ -405,6 +421,7 @@ class BotConfig:
     timezone: str = "Europe/Paris"
     data_dir: Path
     database_url: str
+    authserv_id: str = ""  # "": replies are trusted on their From alone (`run` and `poll` say so)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -447,7 +464,6 @@ class AvisConfig:
     ien: tuple[str, ...]
     reply_mailbox: str
     reminder_days: int = 7
-    authserv_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -615,6 +631,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
     _check_mailboxes(mailboxes)
 
     avis = _section(data["avis"], "avis", base)
+    bot["authserv_id"] = _authserv_id(bot["authserv_id"], avis.pop("authserv_id"))
     names = [m.name for m in mailboxes]
     if avis["reply_mailbox"] not in names:
         raise _bad(
@@ -632,6 +649,14 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
         outbox=OutboxConfig(**_tuples(_section(data.get("outbox", {}), "outbox", base))),
         path=config_file,
     )
+
+
+def _authserv_id(current: str, old: str) -> str:
+    """bot.authserv_id, else its old name avis.authserv_id; both given and different: refused."""
+    if current and old and current.lower() != old.lower():
+        raise _bad("bot.authserv_id", f"{_q(current)} ne correspond pas à « avis.authserv_id » ({_q(old)}), "
+                                      "l'ancien nom de la même clé ; gardez seulement « bot.authserv_id ».")
+    return current or old
 
 
 def _reject_unknown(table: dict, known: list[str], prefix: str) -> None:

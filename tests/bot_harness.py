@@ -23,6 +23,7 @@ CONFIG = """
 name = "Cité éducative de Liévin"
 address = "cite-educative@lievin.fr"
 data_dir = "var"
+authserv_id = "{authserv_id}"
 
 [smtp]
 transport = "smtp"
@@ -61,7 +62,6 @@ porteur_types = ["service_ville", "association", "structure_partenaire", "secteu
 [avis]
 ien = ["ien.lievin@ac-lille.fr"]
 reply_mailbox = "education_nationale"
-authserv_id = "{authserv_id}"
 
 [limits]
 auto_replies_per_sender_per_day = {limit}

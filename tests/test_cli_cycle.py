@@ -43,6 +43,25 @@ def test_poll_once_exits_1_when_a_mailbox_cannot_be_reached_and_still_does_the_o
     assert len(bot.sink.received) == 1
 
 
+UNAUTHENTICATED = ("WARNING bot.config: {path} : clé « bot.authserv_id » vide : les réponses de l'IEN sont "
+                   "acceptées sur la seule foi de leur adresse d'expéditeur (From)")
+
+
+def test_poll_once_says_once_that_replies_are_trusted_on_their_from_alone(bot):
+    bot.deliver(mail(attachments=[("a.docx", fiche_bytes())]))
+    proc = citebot(bot, "poll", "--once")
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "bot.authserv_id" in line]
+    assert len(said) == 1 and UNAUTHENTICATED.format(path=bot.rt.cfg.path) in said[0], proc.stderr
+    assert "Renseignez bot.authserv_id" in said[0] and "Finding the authserv-id of your server" in said[0]
+
+
+def test_poll_once_with_an_authserv_id_says_nothing_of_it(tmp_path, dovecot, smtp_sink, monkeypatch):
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, authserv_id="mx.ac-lille.fr")
+    proc = citebot(bot, "poll", "--once")
+    assert proc.returncode == 0 and "authserv_id" not in proc.stderr, proc.stderr
+
+
 def test_dossiers_list_and_show_in_json(bot):
     bot.deliver(mail(attachments=[("a.docx", fiche_bytes())]))
     bot.deliver(mail(attachments=[("b.docx", fiche_with_errors())]))

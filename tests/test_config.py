@@ -103,6 +103,7 @@ def test_the_example_loads_when_its_password_variables_are_set():
     assert ville.coordinators == ("f.talaga@lievin.fr", "l.marcq@lievin.fr")
     assert config.avis.ien == ("ien.lievin@ac-lille.fr",)
     assert config.avis_reply_mailbox is en
+    assert config.bot.authserv_id == ""  # shipped empty, with its comment: `run` and `poll` warn
     assert config.schedule.digest_when.days == (0, 1, 2, 3, 4)
     assert (config.limits.max_attachment_mb, config.limits.auto_replies_per_sender_per_day) == (20, 5)
 
@@ -119,7 +120,7 @@ def test_omitted_keys_take_their_documented_defaults(tmp_path):
     assert config.bot.data_dir == tmp_path / "var"
     box = config.mailbox("en")
     assert (box.folder, box.processed_keyword, box.move_to, box.timeout) == ("INBOX", "$CitebotDone", None, 30)
-    assert (config.avis.reminder_days, config.avis.authserv_id) == (7, "")
+    assert (config.avis.reminder_days, config.bot.authserv_id) == (7, "")
     assert (config.schedule.poll_seconds, config.schedule.digest, config.schedule.reminders,
             config.schedule.purge) == (120, "mon-fri 07:45", "08:30", "03:30")
     assert (config.limits.max_attachment_mb, config.limits.auto_replies_per_sender_per_day) == (20, 5)
@@ -634,3 +635,40 @@ def test_the_cli_says_once_that_a_password_sits_in_the_file_and_goes_on(tmp_path
     (line,) = run.stderr.splitlines()
     assert "WARNING" in line and "clé « smtp.password » : le mot de passe est écrit dans le fichier" in line
     assert SECRET not in line
+
+
+# --------------------------------------------------------------------------- bot.authserv_id (security.md)
+
+
+def test_bot_authserv_id_is_read(tmp_path):
+    text = edited('address = "bot@example.org"', 'address = "bot@example.org"\nauthserv_id = "mx.ac-lille.fr"')
+    assert load(tmp_path, text).bot.authserv_id == "mx.ac-lille.fr"
+
+
+def test_its_old_name_avis_authserv_id_is_still_accepted(tmp_path):
+    text = edited('reply_mailbox = "en"', 'reply_mailbox = "en"\nauthserv_id = "mx.ac-lille.fr"')
+    assert load(tmp_path, text).bot.authserv_id == "mx.ac-lille.fr"
+
+
+def test_both_names_may_say_the_same_server(tmp_path):
+    text = edited('address = "bot@example.org"', 'address = "bot@example.org"\nauthserv_id = "mx.ac-lille.fr"')
+    text = edited('reply_mailbox = "en"', 'reply_mailbox = "en"\nauthserv_id = "MX.ac-lille.fr"', text)
+    assert load(tmp_path, text).bot.authserv_id == "mx.ac-lille.fr"
+
+
+def test_both_names_saying_different_servers_are_refused_in_one_line_naming_both_keys(tmp_path):
+    text = edited('address = "bot@example.org"', 'address = "bot@example.org"\nauthserv_id = "mx.ac-lille.fr"')
+    text = edited('reply_mailbox = "en"', 'reply_mailbox = "en"\nauthserv_id = "mx.lievin.fr"', text)
+    assert error(tmp_path, text).endswith(
+        "clé « bot.authserv_id » : « mx.ac-lille.fr » ne correspond pas à « avis.authserv_id » (« mx.lievin.fr »), "
+        "l'ancien nom de la même clé ; gardez seulement « bot.authserv_id ».")
+    run = cli(tmp_path, text, "poll", "--once")
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1
+    assert "bot.authserv_id" in run.stderr and "avis.authserv_id" in run.stderr
+
+
+@pytest.mark.parametrize("written", ["mx.ac-lille.fr; dkim=pass", "mx ac-lille", "(mx)"])
+def test_an_authserv_id_that_is_not_one_word_is_refused(tmp_path, written):
+    text = edited('address = "bot@example.org"', f'address = "bot@example.org"\nauthserv_id = "{written}"')
+    assert "clé « bot.authserv_id » : " in error(tmp_path, text) and "n'est pas un identifiant de serveur" in \
+        error(tmp_path, text)

@@ -409,6 +409,37 @@ def test_the_daemon_processes_mail_refuses_a_second_instance_and_stops_on_sigter
     assert "$CitebotDone" in state["flags"]
 
 
+def test_the_daemon_says_once_at_start_that_replies_are_trusted_on_their_from_alone(tmp_path):
+    """However many polls it runs (security.md, "Opinions and commands")."""
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(poll_seconds=1, digest="mon-fri 07:45", timezone="Europe/Paris"),
+                      encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+    stderr_path = tmp_path / "daemon.stderr"
+    with open(stderr_path, "wb") as stderr:
+        daemon_process = subprocess.Popen([sys.executable, "-m", "bot", "-v", "--config", str(config), "run"],
+                                          cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=stderr)
+    try:
+        deadline = time.monotonic() + 30
+        while stderr_path.read_text(encoding="utf-8").count("bot.daemon: poll: ") < 3:
+            assert daemon_process.poll() is None, f"the daemon died: {stderr_path.read_text()}"
+            assert time.monotonic() < deadline, f"fewer than 3 polls in 30 s: {stderr_path.read_text()}"
+            time.sleep(0.1)
+        daemon_process.send_signal(signal.SIGTERM)
+        assert daemon_process.wait(timeout=15) == 0
+    finally:
+        if daemon_process.poll() is None:
+            daemon_process.kill()
+            daemon_process.wait()
+    lines = stderr_path.read_text(encoding="utf-8").splitlines()
+    said = [i for i, line in enumerate(lines) if "bot.authserv_id" in line]
+    started = next(i for i, line in enumerate(lines) if line.startswith("INFO bot.daemon: citebot started"))
+    assert len(said) == 1 and said[0] < started, lines
+    assert lines[said[0]].startswith(f"WARNING bot.config: {config} : clé « bot.authserv_id » vide : les réponses "
+                                     "de l'IEN sont acceptées sur la seule foi de leur adresse d'expéditeur (From)")
+
+
 def test_the_poll_stops_between_two_messages_once_a_stop_is_asked(tmp_path, dovecot, smtp_sink, monkeypatch):
     bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch)
     for n in range(3):

@@ -3,8 +3,9 @@
 Requests go to every address of `avis.ien` with the fiche attached; the subject
 carries the reference and a per-request code of 48 random bits. A reply is
 matched by its threading headers or by reference + code, applied only when it
-comes from the IEN, for an open request, and — when `avis.authserv_id` is set —
-when our own server's Authentication-Results does not say dkim or dmarc failed.
+comes from the IEN, for an open request, and — when `bot.authserv_id` is set —
+when our own server's Authentication-Results says dkim=pass or dmarc=pass
+(bot/mail/authentication.py: no verdict is a refusal).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.dossier.avis_reply import read_decision
 from bot.dossier.references import find_references
 from bot.form.report import display_value
 from bot.form.values import format_amount, format_date, parse_amount
+from bot.mail import authentication
 from bot.mail.compose import Attachment, Mail, datetime_fr
 from bot.mail.outbox import enqueue
 from bot.mail.parse import Incoming
@@ -155,19 +157,21 @@ def match_request(session: Session, message: Incoming, prefix: str) -> AvisReque
     return None
 
 
-def authentication_failure(message: Incoming, authserv_id: str) -> str | None:
-    """'dkim=fail' or 'dmarc=fail' from our own server's Authentication-Results; others are ignored."""
+def unauthenticated(message: Incoming, authserv_id: str) -> str | None:
+    """Why our own server does not vouch for the message (French, for the coordinators' note),
+    or None when it says dkim=pass or dmarc=pass. Without an authserv_id nothing is checked:
+    replies are trusted on their From alone, which `citebot run` and `poll` say at start."""
     if not authserv_id:
         return None
-    for value in message.header_all("Authentication-Results"):
-        head, _, results = value.partition(";")
-        words = head.split()  # "mx.lievin.fr" or "mx.lievin.fr 1" (RFC 8601 version)
-        if not words or words[0].lower() != authserv_id.lower():
-            continue  # added by another server, or forged upstream: not ours to trust
-        for method in ("dmarc", "dkim"):
-            if re.search(rf"\b{method}\s*=\s*fail\b", results, re.I):
-                return f"{method}=fail"
-    return None
+    values = message.header_all("Authentication-Results")
+    verdict = authentication.verdict(values, authserv_id)
+    if verdict == authentication.PASS:
+        return None
+    said = ", ".join(f"{method}={result}" for method, result in authentication.results(values, authserv_id))
+    if verdict == authentication.FAIL:
+        return f"notre serveur de messagerie ({authserv_id}) le signale comme non authentifié ({said})"
+    return (f"notre serveur de messagerie ({authserv_id}) n'en confirme pas l'authenticité "
+            f"({said or 'aucun résultat dkim ou dmarc de sa part'} ; dkim=pass ou dmarc=pass sont attendus)")
 
 
 @dataclass
@@ -194,8 +198,8 @@ def handle_reply(ctx: ReplyContext, avis: AvisRequest) -> str:
     refusal = None
     if sender not in ien:
         refusal = f"l'expéditeur ({message.from_addr or 'inconnu'}) n'est pas une adresse de l'IEN autorisée"
-    elif reason := authentication_failure(message, cfg.avis.authserv_id):
-        refusal = f"le serveur de messagerie signale un message non authentifié ({reason})"
+    elif reason := unauthenticated(message, cfg.bot.authserv_id):
+        refusal = reason
     if refusal:
         ctx.event("avis_refuse", dossier, raison=refusal, expediteur=message.from_addr)
         note_coordinators(session, cfg, dossier, "Réponse à une demande d'avis refusée",

@@ -21,6 +21,11 @@ A pure part and two thin writers:
   A text starting with = + - @ (or a tab / carriage return) gets a leading
   apostrophe, so a spreadsheet never runs it as a formula (CSV injection).
 
+Texts reach both writers without control or bidirectional-override characters
+(`bot.mail.safe_text.clean`, in `row`): a porteur's U+202E would reverse what the
+troïka reads. They are cleaned before the writers look at how a text starts, so that
+what the spreadsheet gets is what was checked for a formula.
+
 In the XLSX, every text cell is written as text, never as a formula, whatever it
 starts with: the porteurs write these values.
 
@@ -40,6 +45,7 @@ from typing import Any
 from bot.clock import PARIS
 from bot.dossier.views import STATUS_LABELS
 from bot.form.values import format_amount, format_date
+from bot.mail.safe_text import clean
 from bot.rules import Rules, load_rules
 from bot.store.models import Dossier
 
@@ -163,6 +169,13 @@ def _joined(labelled: list[tuple[int, str]]) -> str:
 
 
 def row(dossier: Dossier, rules: Rules) -> dict[str, Any]:
+    """The dossier's columns; its texts without control or bidirectional characters
+    (the porteurs wrote them), before any writer looks at how they start."""
+    values = _values(dossier, rules)
+    return {key: clean(value) if isinstance(value, str) else value for key, value in values.items()}
+
+
+def _values(dossier: Dossier, rules: Rules) -> dict[str, Any]:
     current = dossier.current
     fields = current.fields if current else {}
     first = dossier.versions[0] if dossier.versions else None

@@ -2,6 +2,13 @@
 
 Pure: a template name and a context in, bytes out. The caller queues them in
 the outbox (bot/mail/outbox.py) in the same transaction as the outcome they report.
+
+Much of a context is written by senders (an intitulé, a structure, a file name, an
+IEN's comment): every string of it is cleaned of control and bidirectional characters
+here, once, and what goes into a header is bounded (bot/mail/safe_text.py), so that a
+1 MB intitulé gives a subject of a line and costs linear time. The stdlib's header
+parser and folder take quadratic time in a header's length: nothing unbounded may
+reach them.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ from babel.numbers import format_decimal
 
 from bot.clock import PARIS
 from bot.form.values import format_amount
+from bot.mail import safe_text
+from bot.mail.safe_text import MAX_HEADER_CHARS, SUBJECT_FIELD_CHARS
 from bot.paths import templates_dir
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# A long thread's References keep its first id and its latest ones (RFC 5322, 3.6.4, lets them be trimmed).
+MAX_REFERENCES = 20
 
 
 @dataclass(frozen=True)
@@ -91,9 +102,16 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, context: dict) -> tuple[str, str, str | None]:
-    """(subject, text body, HTML body or None) of templates_mail/<name>/."""
+    """(subject, text body, HTML body or None) of templates_mail/<name>/.
+
+    Every string of the context is cleaned (`safe_text.clean`). In the subject each is also
+    on one line and at most SUBJECT_FIELD_CHARS long, and the subject at most MAX_HEADER_CHARS."""
     env = environment()
-    subject = " ".join(env.get_template(f"{name}/subject.txt").render(context).split())
+    context = safe_text.clean_context(context)
+    in_subject = {key: safe_text.shorten(safe_text.one_line(value), SUBJECT_FIELD_CHARS) if isinstance(value, str)
+                  else value for key, value in context.items()}
+    subject = safe_text.shorten(safe_text.one_line(env.get_template(f"{name}/subject.txt").render(in_subject)),
+                                MAX_HEADER_CHARS)
     body = env.get_template(f"{name}/body.txt").render(context)
     try:
         html = env.get_template(f"{name}/body.html").render(context)
@@ -107,10 +125,25 @@ def new_message_id(from_address: str) -> str:
     return f"<citebot.{secrets.token_hex(12)}@{domain}>"
 
 
+def _header(value: str) -> str:
+    return safe_text.shorten(safe_text.one_line(value), MAX_HEADER_CHARS)
+
+
+def _usable_id(message_id: str) -> bool:
+    """A Message-ID of the thread we may write back: a sender's may be anything up to megabytes."""
+    return len(message_id) <= MAX_HEADER_CHARS and message_id.isascii() and message_id.isprintable() \
+        and " " not in message_id
+
+
+def _references(ids: tuple[str, ...]) -> list[str]:
+    usable = [i for i in ids if _usable_id(i)]
+    return usable if len(usable) <= MAX_REFERENCES else [usable[0], *usable[-(MAX_REFERENCES - 1):]]
+
+
 def build(mail: Mail, *, from_name: str, from_address: str, message_id: str, date: datetime) -> EmailMessage:
     subject, body, html = render(mail.kind, mail.context)
     msg = EmailMessage()
-    msg["From"] = Address(display_name=from_name, addr_spec=from_address)
+    msg["From"] = Address(display_name=_header(from_name), addr_spec=from_address)
     msg["To"] = ", ".join(mail.to)
     if mail.cc:
         msg["Cc"] = ", ".join(mail.cc)
@@ -119,20 +152,21 @@ def build(mail: Mail, *, from_name: str, from_address: str, message_id: str, dat
     msg["Subject"] = subject
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
-    if mail.in_reply_to:
+    if mail.in_reply_to and _usable_id(mail.in_reply_to):
         msg["In-Reply-To"] = mail.in_reply_to
-    if mail.references:
-        msg["References"] = " ".join(mail.references)
+    if references := _references(mail.references):
+        msg["References"] = " ".join(references)
     # Loop prevention: tell other robots (RFC 3834) and Exchange not to answer.
     msg["Auto-Submitted"] = mail.auto_submitted
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Citebot-Kind"] = mail.kind
     for name, value in mail.headers.items():
-        msg[name] = value
+        msg[name] = _header(value)
     msg.set_content(body)
     if html:
         msg.add_alternative(html, subtype="html")
     for attachment in mail.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
-        msg.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+        msg.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                           filename=safe_text.filename(attachment.filename))
     return msg

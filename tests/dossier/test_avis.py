@@ -14,11 +14,15 @@ from bot import clock
 from bot.dossier import avis
 
 IEN = "ien.lievin@ac-lille.fr"
+OUR_SERVER = "mx.ac-lille.fr"
+# What our receiving server writes on a genuine reply of the IEN.
+AUTHENTICATED = {"Authentication-Results": f"{OUR_SERVER}; dkim=pass header.d=ac-lille.fr header.s=mail; "
+                                           "spf=pass smtp.mailfrom=ac-lille.fr; dmarc=pass header.from=ac-lille.fr"}
 
 
 @pytest.fixture
 def bot(tmp_path, dovecot, smtp_sink, monkeypatch):
-    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, authserv_id="mx.ac-lille.fr")
+    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, authserv_id=OUR_SERVER)
 
 
 def submit(bot, **changes):
@@ -40,7 +44,10 @@ def quoted(text: str) -> str:
     return "\n".join("> " + line for line in text.splitlines())
 
 
-def answer(bot, text, *, sender=IEN, request=None, headers=None, subject=None, threaded=True, attachments=()):
+def answer(bot, text, *, sender=IEN, request=None, headers=AUTHENTICATED, subject=None, threaded=True,
+           attachments=()):
+    """The IEN's reply (or someone's) to `request`, with our server's verdict: dkim and dmarc pass unless
+    `headers` say otherwise."""
     request = request or request_of(bot)
     body = request.get_body(("plain",)).get_content()
     reply = (f"{text}\n\nLe jeu. 26 nov. 2026 à 10:02, Cité éducative de Liévin <cite-educative@lievin.fr> a écrit :\n"
@@ -168,6 +175,81 @@ def test_a_forged_authentication_result_from_another_server_is_ignored(bot):
         ("Authentication-Results", "evil.example; dkim=fail; dmarc=fail"),  # not our server: ignored
     ])
     assert dossier(bot).status == "pret_troika"
+
+
+# -- authentication fails closed (security.md, "Opinions and commands") ------------------------------
+def refused_as_unauthenticated(bot) -> str:
+    """The dossier unchanged, no notification, the coordinators told why: the note's text."""
+    data = show(bot)
+    assert dossier(bot).status == "en_attente_avis" and data["avis"]["status"] == "demande"
+    assert sent_of(bot, "avis_notification") == []
+    [note] = sent_of(bot, "note_coordinateurs")
+    assert note["Subject"].endswith("Réponse à une demande d'avis refusée")
+    assert "avis_refuse" in [e["kind"] for e in data["events"]]
+    return " ".join(note.get_body(("plain",)).get_content().split())
+
+
+@pytest.mark.parametrize("headers", [
+    {},  # no Authentication-Results at all
+    {"Authentication-Results": "mx.ac-lille.fr; dkim=none; spf=pass smtp.mailfrom=ac-lille.fr; dmarc=none"},
+    {"Authentication-Results": "mx.ac-lille.fr; dkim=neutral (no key) header.d=ac-lille.fr"},
+    {"Authentication-Results": "mx.ac-lille.fr; none"},
+    {"Authentication-Results": "smtp.evil.example; dkim=pass header.d=ac-lille.fr; dmarc=pass"},  # forged
+    {"Authentication-Results": "mx.ac-lille.fr.evil.example; dkim=pass; dmarc=pass"},  # a look-alike id
+], ids=["no-header", "dkim-none", "dkim-neutral", "none", "another-server", "look-alike"])
+def test_a_forged_favorable_without_our_servers_pass_is_refused(bot, headers):
+    submit(bot)
+    answer(bot, "Favorable.", headers=headers)
+    note = refused_as_unauthenticated(bot)
+    assert "notre serveur de messagerie (mx.ac-lille.fr) n'en confirme pas l'authenticité" in note
+    assert "dkim=pass ou dmarc=pass sont attendus" in note
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authentication-Results": "mx.ac-lille.fr; dkim=fail header.d=ac-lille.fr; dmarc=fail"},
+    [("Authentication-Results", "mx.ac-lille.fr; dkim=pass header.d=ac-lille.fr; dmarc=pass"),
+     ("Authentication-Results", "mx.ac-lille.fr; dkim=fail header.d=ac-lille.fr")],  # one of ours fails
+], ids=["fail", "pass-and-fail"])
+def test_a_failure_from_our_server_outweighs_any_pass(bot, headers):
+    submit(bot)
+    answer(bot, "Favorable.", headers=headers)
+    assert "le signale comme non authentifié (dkim=" in refused_as_unauthenticated(bot)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authentication-Results": "mx.ac-lille.fr; dkim=pass header.d=ac-lille.fr; dmarc=none"},
+    {"Authentication-Results": "mx.ac-lille.fr 1; dkim=none; spf=pass; dmarc=pass (p=quarantine) header.from=ac-lille.fr"},
+], ids=["dkim-pass", "dmarc-pass"])
+def test_our_servers_dkim_or_dmarc_pass_applies_the_avis(bot, headers):
+    submit(bot)
+    answer(bot, "Favorable.", headers=headers)
+    assert dossier(bot).status == "pret_troika" and sent_of(bot, "note_coordinateurs") == []
+
+
+def test_without_an_authserv_id_the_ien_is_trusted_on_the_from_alone(tmp_path, dovecot, smtp_sink, monkeypatch):
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch)  # the shipped configuration: authserv_id = ""
+    submit(bot)
+    answer(bot, "Favorable.", headers={})
+    assert dossier(bot).status == "pret_troika"
+
+
+def test_the_ien_s_comment_reaches_the_mails_and_the_digest_without_control_or_bidi_characters(bot):
+    from bot.dossier.digest import send_digests
+
+    submit(bot)
+    answer(bot, "Avis favorable.\u202e Projet \x1b[31mbien\x1b[0m construit\u2066.\u2069")
+    assert dossier(bot).status == "pret_troika"
+    send_digests(bot.rt, clock.today())
+    bot.poll()
+    [notice] = sent_of(bot, "avis_notification")
+    digests = sent_of(bot, "digest")
+    assert digests
+    for message in (notice, *digests):
+        for part in message.walk():
+            if part.get_content_maintype() == "text":
+                text = part.get_content()
+                assert "Projet [31mbien[0m construit." in text
+                assert not {"\x1b", "\u202e", "\u2066", "\u2069"} & set(text)
 
 
 def test_a_second_answer_is_not_applied_and_the_ien_is_told_what_is_on_record(bot):

@@ -14,7 +14,7 @@ from conftest import run_cli
 from bot.clock import PARIS
 from bot.config import load_config
 from bot.demo import CONFIG
-from bot.dossier.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, columns, row, rows, totals
+from bot.dossier.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, columns, row, rows, totals, write_csv
 from bot.dossier.views import list_dossiers
 from bot.store.db import open_database
 from bot.store.models import AvisRequest, Bilan, Dossier, Version
@@ -252,3 +252,18 @@ def test_totals_count_a_dossier_in_each_of_its_categories(rules):
     assert sums["ensemble"][0].dossiers == 3 and sums["ensemble"][0].sollicite == Decimal("1500.50")
     assert [t.label for t in sums["secteurs"]] == ["Niveau 2 – Collège Riaumont"]
     assert row(dossier("D", "nouveau", [], "1"), rules)["decision"] == ""
+
+
+def test_texts_lose_their_control_and_bidi_characters_before_the_formula_check(rules, tmp_path):
+    """A porteur's U+202E would reverse what the troïka reads; stripped only afterwards, it would
+    also hide the "=" of a formula from the CSV writer's check."""
+    d = Dossier(reference="CE-2026-0001", status="incomplet", created_at=datetime(2026, 10, 1, tzinfo=timezone.utc))
+    fields = {"intitule": "\u202e=1+1", "structure": "École \u2066Jaurès\u2069\x9b", "referent_nom": "Camille\u200f",
+              "type_porteur": "association", "temps": []}
+    d.versions = [Version(number=1, fields=fields, created_at=d.created_at)]
+    [values] = rows([d], rules)
+    assert (values["intitule"], values["structure"], values["referent"]) == ("=1+1", "École Jaurès", "Camille")
+    write_csv(tmp_path / "t.csv", [values], rules)
+    with open(tmp_path / "t.csv", encoding="utf-8-sig", newline="") as f:
+        [_, cells] = list(csv.reader(f, delimiter=";"))
+    assert cells[2:4] == ["'=1+1", "École Jaurès"]
