@@ -246,3 +246,19 @@ def test_a_bilan_from_a_stranger_is_not_received_until_the_porteur_confirms(bot)
     bot.poll()
     [after] = bot.dossiers()
     assert sum(b.received_at is not None for b in after.bilans) == 1
+
+
+def test_what_the_daily_limit_kept_back_is_in_the_coordinators_digest(bot):
+    from datetime import datetime, timezone
+
+    from bot import clock
+    from bot.dossier.digest import build
+
+    for n in range(12):
+        bot.deliver(mail(sender=f"Victime <victime+{n}@victime.example>", subject=f"Bonjour {n}", body="?"))
+    bot.poll()
+    with bot.rt.sessions() as s:
+        digest = build(s, bot.rt.cfg, bot.rt.rules, "l.marcq@lievin.fr",
+                       datetime(2000, 1, 1, tzinfo=timezone.utc), clock.today())
+    rows = digest.sections["non_envoyes"]
+    assert len(rows) == 2 and all("limite quotidienne" in r["detail"] for r in rows)

@@ -20,7 +20,7 @@ from bot.dossier.views import STATUS_LABELS
 from bot.mail.compose import Mail
 from bot.mail.outbox import enqueue
 from bot.rules import Rules
-from bot.store.models import DigestState, Dossier, InboundMessage, PendingChange
+from bot.store.models import DigestState, Dossier, Event, InboundMessage, PendingChange
 
 SOON = timedelta(days=30)
 # What the coordinators should look at, by classification or outcome, in their words.
@@ -43,11 +43,12 @@ NOT_UNDERSTOOD_OUTCOMES = {
     "destinataire_ecarte": "pas de réponse : l'adresse de l'expéditeur est vide, celle d'un robot ou la nôtre",
 }
 # Sections in the order of the mail; the first ones are news, the others the state of things.
-NEWS = ("nouveaux", "repris", "a_confirmer", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
+NEWS = ("nouveaux", "repris", "a_confirmer", "non_envoyes", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
 TITLES = {
     "nouveaux": "Nouveaux dossiers",
     "repris": "Fiches reprises dans les anciens messages (citebot backfill)",
     "a_confirmer": "Envois d'une adresse inconnue du dossier, en attente de la confirmation du porteur",
+    "non_envoyes": "Courriels non envoyés (adresse écartée ou limite quotidienne atteinte)",
     "versions": "Nouvelles versions (ce qui a changé)",
     "avis_recus": "Avis de l'IEN reçus",
     "decisions": "Décisions enregistrées",
@@ -104,6 +105,7 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
                                  .order_by(PendingChange.id))
         if c.created_at > since and coordinator in c.dossier.coordinators
     ]
+    s["non_envoyes"] = _not_sent(session, cfg, coordinator, {d.id: d for d in mine}, since)
     s["versions"] = [
         _row(d, f"version {v.number} : {_changes(rules, d.versions[v.number - 2].fields, v.fields)}")
         for d in mine for v in d.versions if v.number > 1 and v.created_at > since
@@ -140,6 +142,26 @@ def _not_understood(session: Session, cfg: Config, coordinator: str, since: date
              "structure": m.from_addr or "",
              "detail": NOT_UNDERSTOOD_OUTCOMES.get(m.outcome) or NOT_UNDERSTOOD[m.classification]}
             for m in rows if m.classification in NOT_UNDERSTOOD or m.outcome in NOT_UNDERSTOOD_OUTCOMES]
+
+
+def _not_sent(session: Session, cfg: Config, coordinator: str, mine: dict[int, Dossier],
+              since: datetime) -> list[dict]:
+    """What the outbox did not send (security.md: "what is not sent is recorded and visible
+    to coordinators"): on the coordinator's dossiers, or from their mailboxes' messages."""
+    mailboxes = {m.name for m in cfg.mailboxes if coordinator in m.coordinators}
+    rows = []
+    for event in session.scalars(select(Event).where(Event.kind == "destinataire_ecarte", Event.at > since)
+                                 .order_by(Event.id)):
+        inbound = session.get(InboundMessage, event.inbound_id) if event.inbound_id else None
+        dossier = mine.get(event.dossier_id) if event.dossier_id else None
+        if dossier is None and (event.dossier_id or inbound is None or inbound.mailbox not in mailboxes):
+            continue
+        why = ", ".join(f"{d['address'] or '(vide)'} : {d['why']}" for d in event.detail.get("dropped", []))
+        detail = f"« {event.detail.get('kind', '')} » — {why}"
+        rows.append(_row(dossier, detail) if dossier is not None else
+                    {"reference": f"boîte {inbound.mailbox}", "intitule": (inbound.subject or "(sans objet)")[:80],
+                     "structure": "", "detail": detail})
+    return rows
 
 
 def coordinators(session: Session, cfg: Config) -> list[str]:
