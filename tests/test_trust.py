@@ -41,6 +41,16 @@ def sent_to(bot) -> list[tuple[list[str], str]]:
     return [(r.rcpt_tos, m["Subject"]) for r, m in zip(bot.sink.received, bot.sent())]
 
 
+def held_version(bot) -> tuple:
+    """A filed dossier, and a new version of it from a stranger, waiting for a confirmation."""
+    dossier = filed(bot)
+    bot.deliver(mail(sender=STRANGER, subject=f"Fiche corrigée {dossier.reference}",
+                     attachments=[("f.docx", fiche_bytes(cout_total="5 000 €"))]))
+    bot.poll()
+    [change] = pending(bot)
+    return dossier, change
+
+
 def pending(bot) -> list[PendingChange]:
     with bot.rt.sessions() as s:
         return list(s.query(PendingChange).order_by(PendingChange.id))
@@ -88,11 +98,7 @@ def test_a_different_project_with_someone_elses_reference_is_a_new_dossier(bot):
 
 
 def test_the_porteur_answering_oui_applies_the_version(bot):
-    dossier = filed(bot)
-    bot.deliver(mail(sender=STRANGER, subject=f"Fiche corrigée {dossier.reference}",
-                     attachments=[("f.docx", fiche_bytes(cout_total="5 000 €"))]))
-    bot.poll()
-    [change] = pending(bot)
+    dossier, change = held_version(bot)
     bot.deliver(mail(sender=PORTEUR, subject="Re: confirmation", body="Oui, c'est ma collègue.\n\n> question",
                      in_reply_to=change.question_message_id))
     bot.poll()
@@ -104,32 +110,21 @@ def test_the_porteur_answering_oui_applies_the_version(bot):
 
 
 def test_a_stranger_answering_oui_to_the_question_changes_nothing(bot):
-    dossier = filed(bot)
-    bot.deliver(mail(sender=STRANGER, subject=f"Fiche corrigée {dossier.reference}",
-                     attachments=[("f.docx", fiche_bytes(cout_total="5 000 €"))]))
-    bot.poll()
-    [change] = pending(bot)
+    dossier, change = held_version(bot)
     bot.deliver(mail(sender=STRANGER, subject="Re: confirmation", body="OUI", in_reply_to=change.question_message_id))
     bot.poll()
     assert len(bot.dossiers()[0].versions) == 1 and pending(bot)[0].status == "attente"
 
 
 def test_non_sets_the_change_aside(bot):
-    dossier = filed(bot)
-    bot.deliver(mail(sender=STRANGER, subject=f"Fiche corrigée {dossier.reference}",
-                     attachments=[("f.docx", fiche_bytes(cout_total="5 000 €"))]))
-    bot.poll()
-    [change] = pending(bot)
+    dossier, change = held_version(bot)
     bot.deliver(mail(sender=PORTEUR, subject="Re: confirmation", body="Non.", in_reply_to=change.question_message_id))
     bot.poll()
     assert len(bot.dossiers()[0].versions) == 1 and pending(bot)[0].status == "ecartee"
 
 
 def test_a_coordinator_confirms_with_citebot_confirm(bot):
-    dossier = filed(bot)
-    bot.deliver(mail(sender=STRANGER, subject=f"Fiche corrigée {dossier.reference}",
-                     attachments=[("f.docx", fiche_bytes(cout_total="5 000 €"))]))
-    bot.poll()
+    dossier, _ = held_version(bot)
     done = citebot(bot, "confirm", dossier.reference)
     assert done.returncode == 0, done.stderr
     assert "1 envoi(s) en attente appliqué(s)" in done.stdout
