@@ -257,3 +257,11 @@ def test_what_the_daily_limit_kept_back_is_in_the_coordinators_digest(bot):
                        datetime(2000, 1, 1, tzinfo=timezone.utc), clock.today())
     rows = digest.sections["non_envoyes"]
     assert len(rows) == 2 and all("limite quotidienne" in r["detail"] for r in rows)
+
+
+def test_dossiers_show_tells_the_confirmation_in_french(bot):
+    dossier, change = held_version(bot)
+    assert citebot(bot, "confirm", dossier.reference).returncode == 0
+    shown = citebot(bot, "dossiers", "show", dossier.reference).stdout
+    assert "envoi d'une adresse inconnue du dossier : confirmation demandée au porteur" in shown
+    assert "envoi confirmé, enregistré" in shown and "confirmation_" not in shown

@@ -35,7 +35,13 @@ EVENT_LABELS = {
     "statut_envoye": "statut envoyé au porteur", "statut_refuse": "demande de statut refusée",
     "envoi_echoue": "courriel refusé par le serveur", "courriel_libere": "courriel retenu libéré",
     "courriel_annule": "courriel retenu annulé",
-    "destinataire_ecarte": "destinataire écarté (adresse vide, de robot ou de citebot)",
+    "destinataire_ecarte": "destinataire écarté (adresse vide, de robot ou de citebot, ou limite du jour atteinte)",
+    "confirmation_demandee": "envoi d'une adresse inconnue du dossier : confirmation demandée au porteur",
+    "confirmation_appliquee": "envoi confirmé, enregistré",
+    "confirmation_refusee": "envoi écarté par le porteur (NON)",
+    "confirmation_ignoree": "réponse à la demande de confirmation venue d'une adresse inconnue (ignorée)",
+    "confirmation_incomprise": "réponse à la demande de confirmation sans OUI ni NON",
+    "reponse_non_envoyee": "réponse au porteur non envoyée (reprise des anciens messages)",
     "purge": "données personnelles effacées (durée de conservation échue)",
 }
 
