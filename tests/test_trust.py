@@ -270,3 +270,11 @@ def test_dossiers_show_tells_the_confirmation_in_french(bot):
     shown = citebot(bot, "dossiers", "show", dossier.reference).stdout
     assert "envoi d'une adresse inconnue du dossier : confirmation demandée au porteur" in shown
     assert "envoi confirmé, enregistré" in shown and "confirmation_" not in shown
+
+
+def test_oui_is_read_under_a_greeting_and_above_a_signature(bot):
+    dossier, change = held_version(bot)
+    bot.deliver(mail(sender=PORTEUR, subject="Re: confirmation", body="Bonjour,\n\nOui\n\nCamille Martin\n",
+                     in_reply_to=change.question_message_id))
+    bot.poll()
+    assert len(bot.dossiers()[0].versions) == 2 and pending(bot)[0].status == "appliquee"

@@ -49,6 +49,7 @@ OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 # Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux", "confirmation_attendue",
                    "statut_indisponible", "fichier_deja_recu")
+CONFIRMATION_WORDS = 8  # OUI or NON is looked for among the first words of the reply
 # What a change waiting for confirmation is, in the mails' words (and its gender).
 PENDING_WHAT = {"version": ("une nouvelle version de la fiche projet", True), "bilan": ("un bilan", False)}
 # The outcome when the outbox refused the only recipient of our answer (a robot's address, our own…).
@@ -510,9 +511,8 @@ class Intake:
         if change.status != "attente" or not is_known(dossier.known_addresses, self.message.from_addr, self.cfg):
             self.event("confirmation_ignoree", dossier, pending_id=change.id)
             return "confirmation_ignoree"
-        words = words_of(new_text(self.message.text or ""))
-        answer = words[0] if words else ""
-        if answer not in ("oui", "non"):
+        answer = _yes_or_no(self.message.text or "")
+        if answer is None:
             self.event("confirmation_incomprise", dossier, pending_id=change.id)
             return "confirmation_incomprise"
         applied = answer == "oui"
@@ -653,6 +653,14 @@ def set_aside(session: Session, change: PendingChange) -> str:
 @cache
 def _template_bytes(rules: Rules) -> bytes:
     return build_template(rules)
+
+
+def _yes_or_no(text: str) -> str | None:
+    """"oui" or "non": the first of the two among the first words of the new text of a
+    reply ("Bonjour, oui c'est bien nous" is a yes); a line holding one of them is never
+    taken for a signature ("Oui" alone under "Bonjour,")."""
+    own = new_text(text, keep=lambda words: bool({"oui", "non"} & set(words[:3])))
+    return next((w for w in words_of(own)[:CONFIRMATION_WORDS] if w in ("oui", "non")), None)
 
 
 def _first_line(message: Incoming) -> str:
