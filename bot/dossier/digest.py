@@ -99,7 +99,7 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
     s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if not _taken_back(d)]
     s["repris"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if _taken_back(d)]
     s["a_confirmer"] = [
-        _row(c.dossier, f"{'nouvelle version' if c.kind == 'version' else 'bilan'} envoyé(e) par {c.sender} "
+        _row(c.dossier, f"{'nouvelle version envoyée' if c.kind == 'version' else 'bilan envoyé'} par {c.sender} "
                         f"(pour l'accepter : citebot confirm {c.dossier.reference})")
         for c in session.scalars(select(PendingChange).where(PendingChange.status == "attente")
                                  .order_by(PendingChange.id))

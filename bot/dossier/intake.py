@@ -23,7 +23,7 @@ from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier import avis, bilans
 from bot.dossier.references import find_references, format_reference
-from bot.dossier.relevance import Candidate, about_the_call, load_call_words
+from bot.dossier.relevance import Candidate, about_the_call, first_lines, load_call_words
 from bot.dossier.trust import another_project, answer_address, first_known, is_known, with_version
 from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
 from bot.form.consent import build_consent_form
@@ -624,7 +624,10 @@ def apply_pending(cfg: Config, rules: Rules, session: Session, change: PendingCh
     """Apply a confirmed change: its message is handled again, as if its sender were known
     for the dossier, whose known addresses then include the sender and the new référent."""
     inbound = session.get(InboundMessage, change.inbound_id)
-    raw = (cfg.bot.data_dir / inbound.raw_path).read_bytes()
+    path = cfg.bot.data_dir / inbound.raw_path if inbound is not None and inbound.raw_path else None
+    if path is None or not path.is_file():  # purged meanwhile: nothing left to apply
+        return set_aside(session, change)
+    raw = path.read_bytes()
     message = parse_message(raw, max_attachment_bytes=cfg.limits.max_attachment_mb * 1024 * 1024)
     mailbox = cfg.mailbox(inbound.mailbox) or cfg.mailboxes[0]
     dossier = change.dossier
@@ -664,7 +667,7 @@ def _yes_or_no(text: str) -> str | None:
 
 
 def _first_line(message: Incoming) -> str:
-    return next((line for line in (message.text or "").splitlines() if line.strip()), "")
+    return first_lines(message.text or "", 1)
 
 
 def _short(text: str, limit: int = 240) -> str:

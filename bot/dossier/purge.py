@@ -222,6 +222,9 @@ def _empty(sessions: sessionmaker[Session], purge: Purge, policy: Policy) -> int
         if dossier is not None:
             # Who may change it (its known addresses) and who sent what waited for a confirmation.
             dossier.known_addresses = []
+            # What still waited can no longer be applied: its message is emptied.
+            session.execute(update(PendingChange).where(PendingChange.dossier_id == dossier.id, PendingChange.status == "attente")
+                            .values(status="ecartee", settled_at=clock.now()))
             session.execute(update(PendingChange).where(PendingChange.dossier_id == dossier.id).values(sender=""))
         if dossier is not None and purge.identity:
             dossier.porteur_email, dossier.coordinators, dossier.decision_comment = None, [], None
