@@ -17,7 +17,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from email import policy
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,14 +74,13 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     mail = dataclasses.replace(mail, to=to, cc=cc)
     from_address = cfg.bot.address
     message_id = new_message_id(from_address)  # made once: a retry resends the same message
-    message = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
+    built = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
         recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower()[:320],
         recipient_key=address_key(mail.to[0])[:320],
-        subject=str(message["Subject"]),
         # An address with accents is written as is (RFC 6531) and sent through SMTPUTF8.
-        raw=message.as_bytes(policy=policy.SMTP if _ascii(mail) else policy.SMTPUTF8),
+        subject=built.subject, raw=built.raw,
         status="held" if mail.kind in cfg.outbox.hold else "pending", attempts=0, next_attempt_at=now,
         created_at=now,
     )
@@ -136,10 +134,6 @@ def _record_dropped(session: Session, kind: str, dropped: list[tuple[str, str]],
         detail["outbox_id"] = outbox_id
     session.add(Event(dossier_id=dossier_id, inbound_id=inbound_id, at=clock.now(), kind="destinataire_ecarte",
                       detail=detail))
-
-
-def _ascii(mail: Mail) -> bool:
-    return all(address.isascii() for address in (*mail.to, *mail.cc))
 
 
 @dataclass
