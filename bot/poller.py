@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
+from bot.dossier.intake import LEFT_ALONE, Backfill, Intake, read_files
 from bot.mail.outbox import SendReport, send_pending
 from bot.mail.parse import Incoming, parse_message
 from bot.mail.redact import without_addresses
@@ -270,10 +270,14 @@ def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, dig
             session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
             return False, _left_alone(session, same)
         message = read()
+        # Its documents are read before anything is written: the database's write lock is then
+        # held while the outcome is recorded, not while Word files are parsed (the outbox, on
+        # another connection, records what it sends meanwhile). A robot's are never needed.
+        files = read_files(message, rt.rules) if message.attachments and not message.auto else []
         inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
-        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill)
+        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill, files=files)
         inbound.classification, inbound.outcome = handle(intake)
         private = inbound.outcome == LEFT_ALONE
         if not private:

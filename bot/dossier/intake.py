@@ -258,7 +258,7 @@ class Intake:
             return True
         if not message.attachments:
             return False
-        self.files = read_files(message, self.rules)
+        self.files = self.files or read_files(message, self.rules)
         candidates = [Candidate(f.attachment.filename, f.is_fiche, f.is_failed_word) for f in self.files]
         return about_the_call(subject=message.subject, text=message.text or "", files=candidates,
                               refers_to_us=False, status_request=False) is not None

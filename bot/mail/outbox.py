@@ -225,37 +225,42 @@ def _release(sessions: sessionmaker[Session], row_ids: list[int]) -> None:
 
 
 def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
-    """Send one claimed mail and record the result; False when the server went away."""
-    with sessions.begin() as session:
-        row = session.get(Outbox, row_id)
-        try:
-            connection.send(row.raw, from_address, list(row.recipients))
-        except TemporaryFailure as exc:
-            row.status = "pending"
-            row.attempts += 1
-            row.last_error = str(exc)[:2000]
-            row.next_attempt_at = clock.now() + backoff(row.attempts)
-            report.retrying += 1
-            # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
-            log.warning("mail %s deferred (attempt %d): %s", row.id, row.attempts, without_addresses(exc))
-            log.debug("mail %s deferred: %s", row.id, exc)
-            report.unreachable |= exc.connection_lost
-            return not exc.connection_lost
-        except PermanentFailure as exc:
-            row.attempts += 1
-            row.status = "failed"
-            row.last_error = str(exc)[:2000]
-            report.failed += 1
-            log.error("mail %s refused for good: %s", row.id, without_addresses(exc))
-            log.debug("mail %s refused for good: %s", row.id, exc)
+    """Send one claimed mail and record the result; False when the server went away.
+
+    The row is read, then sent, then its outcome written in a transaction of its own begun
+    once the server has answered: nothing is held open across the SMTP transaction. Core
+    statements rather than the ORM: this runs beside the polling thread, for every mail."""
+    with sessions() as session:
+        row = session.execute(select(Outbox.raw, Outbox.recipients, Outbox.attempts, Outbox.kind, Outbox.dossier_id,
+                                     Outbox.inbound_id).where(Outbox.id == row_id)).one()
+    this = update(Outbox).where(Outbox.id == row_id)
+    try:
+        connection.send(row.raw, from_address, list(row.recipients))
+    except TemporaryFailure as exc:
+        attempts = row.attempts + 1
+        with sessions.begin() as session:
+            session.execute(this.values(status="pending", attempts=attempts, last_error=str(exc)[:2000],
+                                        next_attempt_at=clock.now() + backoff(attempts)))
+        report.retrying += 1
+        # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
+        log.warning("mail %s deferred (attempt %d): %s", row_id, attempts, without_addresses(exc))
+        log.debug("mail %s deferred: %s", row_id, exc)
+        report.unreachable |= exc.connection_lost
+        return not exc.connection_lost
+    except PermanentFailure as exc:
+        error = str(exc)[:2000]
+        with sessions.begin() as session:
+            session.execute(this.values(status="failed", attempts=row.attempts + 1, last_error=error))
             session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=clock.now(),
-                              kind="envoi_echoue", detail={"outbox_id": row.id, "kind": row.kind, "error": row.last_error}))
-            return True
-        row.status = "sent"
-        row.attempts += 1
-        row.sent_at = clock.now()
-        report.sent += 1
+                              kind="envoi_echoue", detail={"outbox_id": row_id, "kind": row.kind, "error": error}))
+        report.failed += 1
+        log.error("mail %s refused for good: %s", row_id, without_addresses(exc))
+        log.debug("mail %s refused for good: %s", row_id, exc)
         return True
+    with sessions.begin() as session:
+        session.execute(this.values(status="sent", attempts=row.attempts + 1, sent_at=clock.now()))
+    report.sent += 1
+    return True
 
 
 class OutboxError(Exception):
