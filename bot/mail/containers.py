@@ -24,7 +24,7 @@ Outlook, Exchange or Windows' « Dossier compressé » expects it to be found.
 
 Pure: bytes in, an `Opened` or `CannotOpen(reason)` out. The reasons key the French line
 of the answer (templates_mail/_pieces_non_ouvertes.txt): "encrypted", "too_large",
-"too_many", "too_deep" (set by the caller), "damaged".
+"too_many", "too_deep" (set by the caller), "empty", "damaged".
 """
 
 from __future__ import annotations
@@ -165,7 +165,10 @@ def _count(files: list) -> None:
 
 
 def open_tnef(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
-    return _tnef(TNEF(data, do_checksum=False), budget, max_entry_bytes)
+    opened = _tnef(TNEF(data, do_checksum=False), budget, max_entry_bytes)
+    if not (opened.files or opened.messages or opened.plain or opened.html):
+        raise CannotOpen("damaged", "nothing readable")  # a stream cut short: tnefparse reads no attribute
+    return opened
 
 
 def _tnef(tnef: TNEF, budget: Budget, max_entry_bytes: int) -> Opened:
@@ -262,6 +265,8 @@ def open_zip(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
         raise CannotOpen("damaged", type(exc).__name__) from None
     with archive:
         entries = [info for info in archive.infolist() if _is_file(info)]
+        if not entries:
+            raise CannotOpen("empty")
         _count(entries)
         if any(info.flag_bits & 0x1 for info in entries):
             raise CannotOpen("encrypted")

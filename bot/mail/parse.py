@@ -123,7 +123,7 @@ class Attachment:
     too_large: bool = False
     # A container (winmail.dat, .msg, .zip) kept as it came because it could not be opened:
     # its kind ("tnef", "msg", "zip") and why ("encrypted", "too_large", "too_many",
-    # "too_deep", "damaged"; bot/mail/containers.py). Opened containers give their files instead.
+    # "too_deep", "empty", "damaged"; bot/mail/containers.py). Opened containers give their files instead.
     container: str = ""
     unopened: str = ""
 

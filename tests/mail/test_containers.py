@@ -52,6 +52,9 @@ def test_each_tnef_stream_of_the_corpus_is_opened_under_its_long_file_names(path
 
     message = parse_message(with_winmail(data))
 
+    if not (decoded.attachments or decoded.has_body()):  # nothing readable: kept, and the answer says so
+        assert [(a.filename, a.unopened) for a in message.attachments] == [("winmail.dat", "damaged")]
+        return
     assert "winmail.dat" not in names(message)
     assert names(message) == [safe_filename(a.long_filename()) for a in files]
     assert [a.data for a in message.attachments] == [a.data for a in files]
@@ -152,6 +155,11 @@ def test_zip_names_come_back_as_written(encoding, flag):
     archive = windows_zip([(f"Dossier compressé/{name}", b"%PDF-1.4")], encoding=encoding, utf8_flag=flag)
     message = parse_message(mail(attachments=[("Fiche projet.zip", archive, "application/x-zip-compressed")]))
     assert names(message) == [name]
+
+
+def test_an_empty_zip_is_said_empty():
+    [kept] = parse_message(mail(attachments=[("fiche.zip", plain_zip([]), "application/zip")])).attachments
+    assert (kept.container, kept.unopened) == ("zip", "empty")
 
 
 def test_paths_inside_a_zip_are_only_names():
