@@ -44,6 +44,7 @@ from oxmsg.properties import Properties
 from striprtf.striprtf import rtf_to_text
 from tnefparse import TNEF
 from tnefparse import properties as mapi
+from tnefparse.mapi import IMESSAGE_SIG, IMESSAGE_SIG_LEN
 
 from bot.form.docxfile import MAX_RATIO, OLE_MAGIC, RATIO_FLOOR
 
@@ -165,10 +166,96 @@ def _count(files: list) -> None:
 
 
 def open_tnef(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
+    _check_tnef(data)
     opened = _tnef(TNEF(data, do_checksum=False), budget, max_entry_bytes)
     if not (opened.files or opened.messages or opened.plain or opened.html):
         raise CannotOpen("damaged", "nothing readable")  # a stream cut short: tnefparse reads no attribute
     return opened
+
+
+MAX_TNEF_ATTRIBUTES = 1500  # about 6 per file (MAX_ENTRIES of them) and the message's own
+MAX_TNEF_COPY = 4 << 30  # tnefparse copies the rest of the stream at each attribute: bytes × attributes
+MAPI_LISTS = (0x9003, 0x9004, 0x9005)  # attMsgProps, attRecipTable, attAttachment
+MAPI_MULTI, MAPI_NAMED = 0x1000, 0x8000
+MAPI_ATTACH_DATA_OBJ = mapi.MAPI_ATTACH_DATA_OBJ
+MAPI_FIXED = {0x0002: 2, 0x000B: 2, 0x0003: 4, 0x0004: 4, 0x000A: 4, 0x0005: 8, 0x0006: 8, 0x0007: 8,
+              0x0014: 8, 0x0040: 8, 0x0048: 16}
+MAPI_VARIABLE = (0x0000, 0x000D, 0x001E, 0x001F, 0x0102)
+
+
+def _check_tnef(data: bytes, level: int = 0) -> None:
+    """Walk the stream's attributes (MS-OXTNEF 2.1.3.3) before tnefparse does, without
+    copying, so that a hostile stream cannot make it loop: its loops run as many times as
+    the counts the file declares, and it slices the rest of the stream at each attribute."""
+    if level > MAX_EMBEDDED_LEVELS:
+        raise CannotOpen("too_deep", "TNEF messages attached to messages")
+    offset, count = 6, 0
+    while offset + 11 <= len(data):
+        level, attribute_id, length = struct.unpack_from("<BII", data, offset)
+        count += 1
+        if count > MAX_TNEF_ATTRIBUTES or count * len(data) > MAX_TNEF_COPY:
+            raise CannotOpen("too_many", f"{count} TNEF attributes")
+        start = offset + 9
+        if attribute_id & 0xFFFF in MAPI_LISTS:
+            body = data[start:start + length]
+            if attribute_id & 0xFFFF == 0x9004:  # recipients: rows of property lists
+                rows, at = _bounded(body, 0), 4
+                for _ in range(rows):
+                    at = _check_mapi(body, at, level)
+            else:
+                _check_mapi(body, 0, level)
+        offset = start + length + 2
+
+
+def _bounded(data: bytes, at: int, unit: int = 2) -> int:
+    """A count read at `at`, refused when the bytes after it cannot hold that many items."""
+    if at + 4 > len(data):
+        raise CannotOpen("damaged", "TNEF count past the end")
+    value = struct.unpack_from("<I", data, at)[0]
+    if value * unit > len(data) - at - 4:
+        raise CannotOpen("damaged", "TNEF count larger than its data")
+    return value
+
+
+def _check_mapi(data: bytes, at: int, level: int) -> int:
+    """The end of the MAPI property list at `at` (2.1.3.4), read as tnefparse reads it,
+    every count checked against the bytes left."""
+    properties = _bounded(data, at, 8)  # a property is at least its tag and 4 bytes of value
+    at += 4
+    for _ in range(properties):
+        if at + 4 > len(data):
+            raise CannotOpen("damaged", "MAPI property past the end")
+        ptype, pid = struct.unpack_from("<HH", data, at)
+        at += 4
+        if pid >= MAPI_NAMED:  # a named property: GUID, kind, then a number or a name
+            if at + 20 > len(data):
+                raise CannotOpen("damaged", "MAPI name past the end")
+            kind = struct.unpack_from("<I", data, at + 16)[0]
+            at += 20
+            at += 4 if kind == 0 else 4 + ((_bounded(data, at, 1) + 3) & ~3)
+        multi = None
+        if ptype & MAPI_MULTI:
+            ptype ^= MAPI_MULTI
+            multi = _bounded(data, at, 2)
+            at += 4
+        for _ in range(1 if multi is None else multi):
+            if ptype in MAPI_FIXED:
+                at += MAPI_FIXED[ptype]
+                continue
+            if ptype not in MAPI_VARIABLE:
+                raise CannotOpen("damaged", f"MAPI type {ptype:#06x}")
+            items = 1
+            if not multi:
+                items = _bounded(data, at, 4)
+                at += 4
+            for _ in range(items):
+                size = _bounded(data, at, 1)
+                if pid == MAPI_ATTACH_DATA_OBJ and data[at + 4:at + 4 + IMESSAGE_SIG_LEN] == IMESSAGE_SIG:
+                    _check_tnef(data[at + 4 + IMESSAGE_SIG_LEN:at + 4 + size], level + 1)  # an attached message
+                at += 4 + ((size + 3) & ~3)
+        if ptype in (0x0002, 0x000B) and (multi or 1) % 2:
+            at += 2  # 16-bit values are padded to 4 bytes
+    return at
 
 
 def _tnef(tnef: TNEF, budget: Budget, max_entry_bytes: int) -> Opened:
@@ -259,6 +346,8 @@ class _EmbeddedMessage(Message):
 
 
 def open_zip(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
+    if _declared_records(data) > MAX_ZIP_RECORDS:  # before zipfile reads each one into a ZipInfo
+        raise CannotOpen("too_many", "zip records")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
@@ -288,6 +377,15 @@ def open_zip(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
                 continue
             files.append(_inner(name, content, None, budget, max_entry_bytes))
         return Opened(files=tuple(files))
+
+
+MAX_ZIP_RECORDS = 5 * MAX_ENTRIES  # files, and the folders and macOS leftovers we skip
+
+
+def _declared_records(data: bytes) -> int:
+    """The number of entries the end of central directory record declares (0xFFFF: see Zip64)."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    return struct.unpack_from("<H", data, at + 10)[0] if 0 <= at <= len(data) - 22 else 0
 
 
 def _is_file(info: zipfile.ZipInfo) -> bool:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
+import time
 import zipfile
 from pathlib import Path
 
@@ -16,7 +18,16 @@ import tnefparse
 from mail_factory import DOCX, fiche_bytes, mail
 from msg_factory import msg
 from oxmsg import Message
-from tnef_factory import ATT_ATTACH_DATA, LEVEL_ATTACHMENT, attribute, tnef
+from tnef_factory import (
+    ATT_ATTACH_DATA,
+    ATT_ATTACH_REND_DATA,
+    ATT_ATTACHMENT,
+    ATT_BODY,
+    LEVEL_ATTACHMENT,
+    LEVEL_MESSAGE,
+    attribute,
+    tnef,
+)
 from zip_factory import encrypted_zip, plain_zip, windows_zip
 
 from bot.mail import containers
@@ -111,6 +122,34 @@ def test_a_damaged_winmail_dat_stays_an_attachment_that_says_so():
     message = parse_message(with_winmail(broken))
     [kept] = message.attachments
     assert (kept.filename, kept.container, kept.unopened, kept.data) == ("winmail.dat", "tnef", "damaged", broken)
+
+
+RECIPIENTS = 0x00069004
+
+
+def attachment_properties(data: bytes) -> bytes:
+    start = tnef()  # a stream, then one attachment started by attAttachRendData
+    return start + attribute(LEVEL_ATTACHMENT, ATT_ATTACH_REND_DATA, struct.pack("<HIHHI", 1, 0xFFFFFFFF, 0, 0, 0)) \
+        + attribute(LEVEL_ATTACHMENT, ATT_ATTACHMENT, data)
+
+
+@pytest.mark.parametrize("stream", [
+    attachment_properties(struct.pack("<I", 0xFFFFFFFF)),
+    attachment_properties(struct.pack("<IHHI", 1, 0x1002, 0x0001, 0x7FFFFFFF)),  # multi-valued 16-bit integers
+    tnef() + attribute(LEVEL_MESSAGE, RECIPIENTS, struct.pack("<II", 1, 0xFFFFFFFF)),
+    tnef() + attribute(LEVEL_MESSAGE, ATT_BODY, b"") * 200_000,
+], ids=["properties", "multi-values", "recipients", "attributes"])
+def test_a_hostile_tnef_stream_is_refused_at_once(stream):
+    start = time.perf_counter()
+    [kept] = parse_message(with_winmail(stream)).attachments
+    assert kept.unopened in ("damaged", "too_many") and kept.filename == "winmail.dat"
+    assert time.perf_counter() - start < 2  # tnefparse alone loops for hours on these
+
+
+def test_a_zip_declaring_too_many_records_is_refused_before_they_are_read():
+    records = plain_zip([(f"{i}/", b"") for i in range(containers.MAX_ZIP_RECORDS + 1)])
+    [kept] = parse_message(mail(attachments=[("dossiers.zip", records, "application/zip")])).attachments
+    assert kept.unopened == "too_many"
 
 
 # -- Outlook .msg -----------------------------------------------------------------------
