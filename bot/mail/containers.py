@@ -121,8 +121,8 @@ def kind(filename: str, content_type: str, data: bytes) -> str | None:
     A .docx, .xlsx or .odt is a zip too, and a .doc an OLE file: only a zip named or
     typed as one, and an OLE file named, typed or built as an Outlook message count."""
     name = filename.lower()
-    if data[:4] == TNEF_SIGNATURE:
-        return "tnef"
+    if data[:4] == TNEF_SIGNATURE or content_type in TNEF_TYPES or name == "winmail.dat":
+        return "tnef"  # without the signature: a damaged one, which the answer names
     if data[:8] == OLE_MAGIC and (name.endswith(".msg") or content_type in MSG_TYPES
                                   or (MSG_STREAM in data and "__properties_version1.0".encode("utf-16-le") in data)):
         return "msg"
@@ -175,6 +175,7 @@ def open_tnef(data: bytes, budget: Budget, max_entry_bytes: int) -> Opened:
 
 MAX_TNEF_ATTRIBUTES = 1500  # about 6 per file (MAX_ENTRIES of them) and the message's own
 MAX_TNEF_COPY = 4 << 30  # tnefparse copies the rest of the stream at each attribute: bytes × attributes
+MAX_RTF_COMPRESSED = 2 * 1024 * 1024  # LZFu inflates about 8 times at most: a body, not a bomb
 MAPI_LISTS = (0x9003, 0x9004, 0x9005)  # attMsgProps, attRecipTable, attAttachment
 MAPI_MULTI, MAPI_NAMED = 0x1000, 0x8000
 MAPI_ATTACH_DATA_OBJ = mapi.MAPI_ATTACH_DATA_OBJ
@@ -270,9 +271,14 @@ def _tnef(tnef: TNEF, budget: Budget, max_entry_bytes: int) -> Opened:
         mime = next((a.data for a in attachment.mapi_attrs if a.name == mapi.MAPI_ATTACH_MIME_TAG), None)
         files.append(_inner(_tnef_name(attachment, codepage), attachment.data, _text(mime, codepage),
                             budget, max_entry_bytes))
-    rtf = tnef.rtfbody if getattr(tnef, "_rtfbody", None) else None
-    return Opened(files=tuple(files), messages=tuple(messages), plain=_text(tnef.body, codepage) or _rtf_text(rtf),
-                  html=_text(tnef.htmlbody, codepage))
+    plain, html = _text(tnef.body, codepage), _text(tnef.htmlbody, codepage)
+    compressed = getattr(tnef, "_rtfbody", None) or b""
+    if not (plain or html) and len(compressed) <= MAX_RTF_COMPRESSED:  # RTF when there is nothing else
+        try:
+            plain = _rtf_text(tnef.rtfbody)
+        except Exception:  # a broken RTF body costs the text only, never the files
+            plain = ""
+    return Opened(files=tuple(files), messages=tuple(messages), plain=plain, html=html)
 
 
 def _tnef_name(attachment, codepage: str) -> str:
@@ -328,6 +334,8 @@ def _msg(message: Message, budget: Budget, max_entry_bytes: int, level: int) -> 
         if inner is not None:
             if level < MAX_EMBEDDED_LEVELS:
                 messages.append(_msg(_EmbeddedMessage(inner), budget, max_entry_bytes, level + 1))
+            continue
+        if attachment.file_bytes is None:  # a link to a file elsewhere, or an OLE object: nothing to take
             continue
         name = attachment.file_name or attachment.properties.str_prop_value(msg_constants.PID_ATTACH_FILENAME) or ""
         files.append(_inner(name, attachment.file_bytes, attachment.mime_type, budget, max_entry_bytes))

@@ -122,6 +122,8 @@ def test_a_damaged_winmail_dat_stays_an_attachment_that_says_so():
     message = parse_message(with_winmail(broken))
     [kept] = message.attachments
     assert (kept.filename, kept.container, kept.unopened, kept.data) == ("winmail.dat", "tnef", "damaged", broken)
+    [garbage] = parse_message(with_winmail(b"\x00" * 64)).attachments
+    assert (garbage.container, garbage.unopened) == ("tnef", "damaged")
 
 
 RECIPIENTS = 0x00069004
