@@ -37,6 +37,7 @@ CORPUS = (Path(__file__).resolve().parents[3] / "shared" / "corpus" / "mail-real
 STREAMS = sorted(CORPUS.glob("*.tnef")) if CORPUS.is_dir() else []
 TNEF_TYPE = "application/ms-tnef"
 EIGHT_DOT_THREE = re.compile(r"~\d")
+FICHE = fiche_bytes()  # once: a .docx holds the time it was written
 
 
 def names(message) -> list[str]:
@@ -96,7 +97,7 @@ def test_the_body_inside_winmail_dat_is_the_text_when_the_mime_message_has_none(
 
 
 def test_the_tnef_encoder_of_the_tests_round_trips_through_tnefparse():
-    fiche = fiche_bytes()
+    fiche = FICHE
     data = tnef([("Fiche projet école.docx", fiche, DOCX), ("budget prévisionnel.pdf", b"%PDF-1.4", "")],
                 body="Bonjour, voici la fiche.")
     decoded = tnefparse.TNEF(data, do_checksum=True)
@@ -158,15 +159,15 @@ def test_a_zip_declaring_too_many_records_is_refused_before_they_are_read():
 
 
 def test_the_msg_writer_of_the_tests_round_trips_through_python_oxmsg():
-    data = msg("Fiche projet", "Bonjour", [("Fiche projet école.docx", fiche_bytes(), DOCX)])
+    data = msg("Fiche projet", "Bonjour", [("Fiche projet école.docx", FICHE, DOCX)])
     read = Message.load(data)
     assert (read.subject, read.body) == ("Fiche projet", "Bonjour")
     assert [(a.file_name, a.file_bytes, a.mime_type) for a in read.attachments] == [
-        ("Fiche projet école.docx", fiche_bytes(), DOCX)]
+        ("Fiche projet école.docx", FICHE, DOCX)]
 
 
 def test_an_attached_outlook_message_is_opened_like_a_forwarded_one():
-    fiche = fiche_bytes()
+    fiche = FICHE
     outlook = msg("Fiche projet", "Bonjour", [("Fiche projet école.docx", fiche, DOCX)],
                   messages=[{"subject": "Budget", "body": "Le budget", "files": [("budget.pdf", b"%PDF-1.4", "")]}])
     message = parse_message(mail(attachments=[("Fiche projet.msg", outlook, "application/vnd.ms-outlook")]))
@@ -219,10 +220,10 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated():
 
 
 def test_an_encrypted_zip_is_refused_with_its_reason():
-    archive = encrypted_zip([("fiche.docx", fiche_bytes())])
+    archive = encrypted_zip([("fiche.docx", FICHE)])
     probe = zipfile.ZipFile(io.BytesIO(archive))
     probe.setpassword(b"motdepasse")
-    assert probe.read("fiche.docx") == fiche_bytes()  # a real encrypted zip
+    assert probe.read("fiche.docx") == FICHE  # a real encrypted zip
     [kept] = parse_message(mail(attachments=[("fiche.zip", archive, "application/zip")])).attachments
     assert (kept.filename, kept.container, kept.unopened) == ("fiche.zip", "zip", "encrypted")
 
@@ -257,13 +258,13 @@ def test_the_limits_of_a_message_apply_to_what_its_containers_hold():
 
 
 def test_a_docx_is_never_opened_as_a_zip():
-    message = parse_message(mail(attachments=[("Fiche projet.docx", fiche_bytes(), "application/zip")]))
+    message = parse_message(mail(attachments=[("Fiche projet.docx", FICHE, "application/zip")]))
     assert [(a.filename, a.container, a.data) for a in message.attachments] == [
-        ("Fiche projet.docx", "", fiche_bytes())]
+        ("Fiche projet.docx", "", FICHE)]
 
 
 def test_a_winmail_dat_inside_a_zip_inside_an_outlook_message_is_still_found():
-    fiche = fiche_bytes()
+    fiche = FICHE
     archive = plain_zip([("winmail.dat", tnef([("Fiche projet.docx", fiche, DOCX)]))])
     outlook = msg("Fiche", "Bonjour", [("pieces.zip", archive, "application/zip")])
     message = parse_message(mail(attachments=[("Fiche.msg", outlook, "application/vnd.ms-outlook")]))
