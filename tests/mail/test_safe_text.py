@@ -90,7 +90,8 @@ def ack_context(intitule: str, **changes) -> dict:
             "received_at": WHEN, "received_by": "l.marcq@lievin.fr", "routed_to": None, "errors": ["Erreur\x1b[2J"],
             "notes": [], "summary": [("Structure", "École\u2066 Jaurès\u2069")], "avis_needed": False,
             "photos_mineurs": False, "mention": "Mention", "logos": "les logos", "cap": "500 €",
-            "bot_name": "Cité éducative de Liévin", "left_over": [], "fiches_per_message": 5, **changes}
+            "bot_name": "Cité éducative de Liévin", "left_over": [], "fiches_per_message": 5, "unopened": [],
+            **changes}
 
 
 def test_render_cuts_the_intitule_at_100_characters_in_the_subject_and_keeps_it_whole_in_the_body():
