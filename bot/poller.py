@@ -66,6 +66,7 @@ class PollReport:
     left_alone: int = 0  # of which: private mail of a `personnel` mailbox, old mail without a fiche
     skipped: int = 0  # handled before
     unreachable: list[str] = field(default_factory=list)
+    advice: dict[str, str] = field(default_factory=dict)  # mailbox -> what the operator should change
     sending: SendReport | None = None
 
     @property
@@ -87,9 +88,11 @@ def poll_once(rt: Runtime) -> PollReport:
                 poll_mailbox(rt, mailbox, report)
             except MailboxUnavailable as exc:
                 # An IMAP server's text may quote the login, often an address.
-                log.error("mailbox %s unreachable: %s", mailbox.name, without_addresses(exc))
+                log.error("mailbox %s unreachable: %s", mailbox.name, without_addresses(exc.advice or exc))
                 log.debug("mailbox %s unreachable: %s", mailbox.name, exc)
                 report.unreachable.append(mailbox.name)
+                if exc.advice:
+                    report.advice[mailbox.name] = exc.advice
     finally:
         report.sending = drainer.finish()
     return report
