@@ -74,14 +74,14 @@ class PollReport:
         return not self.unreachable and not (self.sending and self.sending.unreachable)
 
 
-def poll_once(rt: Runtime) -> PollReport:
-    """Every mailbox once; the outbox is sent meanwhile (answers go out while a
-    backlog is read), then once more at the end."""
+def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> PollReport:
+    """Every mailbox once (or only those given: an IDLE wake-up); the outbox is sent meanwhile
+    (answers go out while a backlog is read), then once more at the end."""
     report = PollReport()
     drainer = _OutboxDrainer(rt)
     drainer.start()
     try:
-        for mailbox in rt.cfg.mailboxes:
+        for mailbox in rt.cfg.mailboxes if mailboxes is None else mailboxes:
             if rt.stopping.is_set():
                 break  # the daemon is stopping: the other mailboxes wait for the next start
             try:

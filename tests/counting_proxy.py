@@ -51,6 +51,17 @@ class CountingProxy:
         for thread in self._threads:
             thread.join(timeout=5)
 
+    def drop_connections(self) -> None:
+        """Cut every connection open now, both ends (the client sees EOF); new ones still pass."""
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
     def reset(self) -> None:
         with self._lock:
             self.from_server = 0

@@ -23,7 +23,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from oauth_server import OAuthServer
 from servers import DOVECOT_BIN, NO_DOVECOT_ENV, Dovecot, ImapAccount, SmtpSink, dovecot_available
 

@@ -217,7 +217,6 @@ def _certificate_credential(cfg: OAuth2Config) -> dict:
 
 def _google(cfg: OAuth2Config, user: str) -> tuple[str, float]:
     import google.auth.exceptions
-    import requests
     from google.auth.transport.requests import Request
     from google.oauth2 import service_account
 
