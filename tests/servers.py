@@ -12,6 +12,38 @@ STARTTLS on ``port``, where a login without STARTTLS is refused; its certificate
 self-signed one made at start by the ``openssl`` command (``ca_file``: trust it, and
 nothing else, to reach that server).
 
+``Dovecot(introspection_url=URL)`` also takes SASL XOAUTH2 and OAUTHBEARER, each token
+checked by RFC 7662 introspection at URL (tests/oauth_server.py serves it). The facts, as
+Dovecot 2.3.19 needs them (see ``_OAUTH2_PASSDB`` and ``_OAUTH2_ARGS``)::
+
+    auth_mechanisms = plain login xoauth2 oauthbearer
+    passdb {
+      driver = oauth2
+      mechanisms = xoauth2 oauthbearer
+      args = /path/dovecot-oauth2.conf.ext
+    }
+    # dovecot-oauth2.conf.ext
+    introspection_mode = post            # POST token=… (form), answered in JSON
+    introspection_url = http://127.0.0.1:PORT/introspect
+    username_attribute = username
+    username_format = %d
+    active_attribute = active
+    active_value = true
+
+``username_format`` is applied to both names, the login's and the introspection's
+``username``: with ``%d`` the introspection answers ``application@DOMAIN`` and one token
+opens every mailbox of DOMAIN, as an IMAP.AccessAsApp token does (answering the bare
+domain fails: « Username 'lievin.test' did not match '' »). A refused token gets the
+SASL error challenge (``+ eyJzdGF0dXMiOiI0MDEi…``, to be answered by an empty line),
+then ``NO [AUTHENTICATIONFAILED] Authentication failed.``. ``auth_debug = yes`` logs each
+introspection in ``dovecot.log``. ``Dovecot(idle=False)`` announces no IDLE
+(``imap_capability`` without it). Every instance sets ``mailbox_idle_check_interval =
+1 secs``: a client in IDLE hears of an APPEND within about half a second.
+
+``SmtpSink(tokens=OAuthServer)`` requires AUTH before MAIL and takes XOAUTH2 with a live
+token of a user of its domain (command lines up to 16 KB: a real token is ~1.6 KB);
+``SmtpSink(password_reply="550 5.7.30 …")`` answers PLAIN and LOGIN with that line.
+
 Dovecot refuses to run as root, so when we are root it runs as ``nobody`` (65534) from a
 temporary directory made with ``tempfile.mkdtemp()`` and chowned to that user (pytest's
 ``tmp_path`` sits under a 0700 root directory that ``nobody`` cannot enter). When we are
