@@ -54,6 +54,7 @@ class OAuthServer:
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[str, str]] = {}  # client_id -> (secret, domain)
         self._accounts: dict[str, tuple[bytes, str]] = {}  # client_email -> (public key PEM, domain)
+        self._certificates: dict[str, tuple[bytes, str]] = {}  # client_id -> (certificate PEM, domain)
         self._tokens: dict[str, _Token] = {}
         self.issued = 0  # tokens handed out
         self.refused = 0  # token requests refused
@@ -117,6 +118,11 @@ class OAuthServer:
         with self._lock:
             self._clients[client_id] = (secret, domain)
 
+    def add_client_certificate(self, client_id: str, certificate_pem: bytes, domain: str) -> None:
+        """An application registration whose credential is a certificate (msal's signed client assertion)."""
+        with self._lock:
+            self._certificates[client_id] = (certificate_pem, domain)
+
     def add_service_account(self, client_email: str, public_key_pem: bytes, domain: str) -> None:
         with self._lock:
             self._accounts[client_email] = (public_key_pem, domain)
@@ -153,11 +159,14 @@ class OAuthServer:
         return 200, {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
                      "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"}
 
-    def _microsoft_token(self, form: dict[str, str]) -> tuple[int, dict]:
+    def _microsoft_token(self, form: dict[str, str], path: str) -> tuple[int, dict]:
         with self._lock:
             known = self._clients.get(form.get("client_id", ""))
+            certificate = self._certificates.get(form.get("client_id", ""))
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
+        if certificate is not None:
+            return self._microsoft_assertion(form, path, *certificate)
         if known is None:
             return self._refuse(400, "unauthorized_client", 700016,
                                 "AADSTS700016: Application not found in the directory.")
@@ -166,6 +175,23 @@ class OAuthServer:
                                 "AADSTS7000215: Invalid client secret provided.")
         return 200, {"token_type": "Bearer", "expires_in": int(self.lifetime), "ext_expires_in": int(self.lifetime),
                      "access_token": self.issue(known[1])}
+
+    def _microsoft_assertion(self, form: dict[str, str], path: str, certificate_pem: bytes,
+                             domain: str) -> tuple[int, dict]:
+        """The client assertion: a JWT signed with the certificate's key, for this token endpoint."""
+        import jwt
+        from cryptography import x509
+
+        public_key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+        try:
+            jwt.decode(form.get("client_assertion", ""), public_key, algorithms=["RS256", "PS256"],
+                       audience=f"{self.https_base}{path}", issuer=form.get("client_id"))
+        except jwt.InvalidTokenError as exc:
+            self.last_refusal = repr(exc)
+            return self._refuse(401, "invalid_client", 700027,
+                                "AADSTS700027: The certificate with identifier used to sign the client assertion "
+                                "is not registered on application.")
+        return 200, {"token_type": "Bearer", "expires_in": int(self.lifetime), "access_token": self.issue(domain)}
 
     def _google_token(self, form: dict[str, str]) -> tuple[int, dict]:
         import jwt
@@ -234,7 +260,7 @@ def _handler_for(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?")[0]
             form = self._form()
             if path.endswith("/oauth2/v2.0/token"):
-                return self._answer(*server._microsoft_token(form))
+                return self._answer(*server._microsoft_token(form, path))
             if path == "/google/token":
                 return self._answer(*server._google_token(form))
             if path == "/introspect":

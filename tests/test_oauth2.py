@@ -217,7 +217,9 @@ def test_the_command_provider_logs_in_with_the_token_it_prints(tmp_path, dovecot
     token_file = tmp_path / "token.json"
     token_file.write_text(json.dumps({"access_token": oauth_server.issue(DOMAIN), "expires_in": 600}))
     script = tmp_path / "get-token.py"
-    script.write_text(f"import sys; sys.stdout.write(open({str(token_file)!r}).read())\n")
+    asked = tmp_path / "asked"
+    script.write_text(f"import os, sys; open({str(asked)!r}, 'a').write(os.environ['CITEBOT_OAUTH2_USER'] + '\\n'); "
+                      f"sys.stdout.write(open({str(token_file)!r}).read())\n")
     text = setup.path.read_text(encoding="utf-8")
     start = text.index('provider = "microsoft"')
     end = text.index("[avis]")
@@ -229,6 +231,7 @@ def test_the_command_provider_logs_in_with_the_token_it_prints(tmp_path, dovecot
 
     assert report.ok and report.handled == 1, report
     assert len(_acks(smtp_oauth)) == 1
+    assert sorted(asked.read_text().split()) == sorted([setup.en.user, setup.ville.user, setup.sender])
 
 
 def test_the_google_provider_signs_for_each_mailbox_with_the_service_account(tmp_path, dovecot_oauth, oauth_server,
@@ -263,6 +266,29 @@ def test_the_google_provider_signs_for_each_mailbox_with_the_service_account(tmp
     assert oauth_server.issued == issued + 3  # one token per user: two mailboxes and the sender
 
 
+def test_the_microsoft_provider_with_a_certificate_instead_of_a_secret(tmp_path, dovecot_oauth, oauth_server,
+                                                                        smtp_oauth, monkeypatch):
+    setup = Setup(tmp_path, dovecot_oauth, oauth_server, monkeypatch, smtp_oauth)
+    client_id = str(uuid.uuid4())
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=citebot",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    oauth_server.add_client_certificate(client_id, cert.read_bytes(), DOMAIN)
+    pem = tmp_path / "m365-cert.pem"
+    pem.write_bytes(key.read_bytes() + cert.read_bytes())
+    pem.chmod(0o600)
+    text = setup.path.read_text(encoding="utf-8")
+    setup.path.write_text(text.replace(f'client_id = "{setup.client_id}"', f'client_id = "{client_id}"')
+                          .replace('client_secret_env = "TEST_OAUTH_SECRET"', f'certificate_file = "{pem}"'),
+                          encoding="utf-8")
+    setup.deliver()
+
+    report = poll_once(setup.runtime())
+
+    assert report.ok and report.handled == 1, (report, oauth_server.last_refusal)
+    assert len(_acks(smtp_oauth)) == 1
+
+
 def test_an_unreachable_token_endpoint_is_one_french_line(tmp_path, dovecot_oauth, oauth_server, smtp_oauth,
                                                           monkeypatch):
     setup = Setup(tmp_path, dovecot_oauth, oauth_server, monkeypatch, smtp_oauth)
@@ -290,6 +316,24 @@ def test_an_imap_server_refusing_the_token_is_one_french_line(tmp_path, dovecot_
     assert report.advice["ville"].startswith(
         "boîte « ville » : le serveur IMAP refuse le jeton de « ville-m365 » ([AUTHENTICATIONFAILED] "
         "Authentication failed.) ; vérifiez que l'application a le droit IMAP.AccessAsApp")
+
+
+def test_an_smtp_server_refusing_the_token_is_one_french_line_and_the_mail_waits(
+        tmp_path, dovecot_oauth, oauth_server, smtp_oauth, monkeypatch, caplog):
+    # A sending mailbox the application may not send as: the sink refuses its token.
+    setup = Setup(tmp_path, dovecot_oauth, oauth_server, monkeypatch, smtp_oauth,
+                  smtp_auth='username = "robot@autre-domaine.test"\noauth2 = "ville-m365"')
+    setup.deliver()
+    rt = setup.runtime()
+
+    report = poll_once(rt)
+
+    assert report.handled == 1 and report.sending.unreachable and not smtp_oauth.received
+    assert ("outgoing mail server unreachable: serveur d'envoi : le serveur SMTP refuse le jeton de « ville-m365 » "
+            "(535 5.7.8 Username and Password not accepted) ; vérifiez que l'application a le droit SMTP.SendAsApp"
+            in caplog.text), caplog.text
+    with rt.sessions() as session:
+        assert {row.status for row in session.query(Outbox)} == {"pending"}
 
 
 def test_a_server_that_no_longer_takes_passwords_says_configure_oauth2(tmp_path, dovecot_oauth, oauth_server,

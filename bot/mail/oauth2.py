@@ -10,7 +10,7 @@ before the old one expires, or at once when a server refused it (`invalidate`). 
 - `google`: a service account with domain-wide delegation through google-auth; one token
   per mailbox (the account acts as that user).
 - `command`: a command that prints a token (plain, or the JSON of a token endpoint:
-  `access_token`, `expires_in`).
+  `access_token`, `expires_in`), the mailbox's user name in $CITEBOT_OAUTH2_USER.
 
 Every failure is a `TokenError` whose text is one French line for the operator, naming the
 block and, when the provider gave one, its error code — never the secret.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
 import subprocess
@@ -138,7 +139,7 @@ def _fetch(cfg: OAuth2Config, user: str) -> tuple[str, float]:
         return _microsoft(cfg)
     if cfg.provider == "google":
         return _google(cfg, user)
-    return _command(cfg)
+    return _command(cfg, user)
 
 
 def _unreachable(cfg: OAuth2Config, reason: str) -> TokenError:
@@ -246,18 +247,19 @@ def _google(cfg: OAuth2Config, user: str) -> tuple[str, float]:
     return credentials.token, max(lifetime, 0)
 
 
-def _command(cfg: OAuth2Config) -> tuple[str, float]:
+def _command(cfg: OAuth2Config, user: str) -> tuple[str, float]:
+    """The command's token for `user` (given to it as $CITEBOT_OAUTH2_USER)."""
     try:
         done = subprocess.run(shlex.split(cfg.command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=COMMAND_TIMEOUT_SECONDS)
+                              timeout=COMMAND_TIMEOUT_SECONDS, env={**os.environ, "CITEBOT_OAUTH2_USER": user})
     except (OSError, ValueError) as exc:
         raise TokenError(f"oauth2 « {cfg.name} » : la commande ne peut pas être lancée "
                          f"({type(exc).__name__}).") from None
     except subprocess.TimeoutExpired:
         raise TokenError(f"oauth2 « {cfg.name} » : la commande n'a pas répondu en "
                          f"{COMMAND_TIMEOUT_SECONDS} s.") from None
-    # Its output holds the token: never logged; its standard error is, at DEBUG only.
-    log.debug("oauth2 %s: command exited %d: %s", cfg.name, done.returncode, done.stderr.strip()[:500])
+    # Neither its output (the token) nor its standard error (who knows) is logged.
+    log.debug("oauth2 %s: command exited %d", cfg.name, done.returncode)
     text = done.stdout.strip()
     if done.returncode != 0 or not text:
         raise TokenError(f"oauth2 « {cfg.name} » : la commande a échoué (code de sortie {done.returncode})"
