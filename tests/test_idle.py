@@ -178,3 +178,41 @@ def test_idle_is_renewed_and_each_new_message_wakes_the_watcher(dovecot, imap_us
     assert watcher.connections == 1  # renewals on the same connection
     # The watcher only watches: the messages are neither marked nor seen.
     assert all(not m["flags"] for m in dovecot.messages(imap_user.user))
+
+
+def test_a_half_open_connection_is_caught_by_the_renewal_timeout_and_reopened(dovecot, imap_user, caplog):
+    import logging
+
+    from bot.config import MailboxConfig
+
+    caplog.set_level(logging.INFO)
+    with CountingProxy(dovecot.host, dovecot.port) as proxy:
+        cfg = MailboxConfig(name="ville", address="l.marcq@lievin.fr", kind="imap", host=proxy.host, port=proxy.port,
+                            security="none", username=imap_user.user, password=imap_user.password,
+                            coordinators=("a@b.fr",), timeout=1)
+        woken: list[float] = []
+        stopping = threading.Event()
+        watcher = IdleWatcher(cfg, lambda name: woken.append(time.monotonic()), stopping, renew_seconds=1,
+                              check_seconds=0.1)
+        watcher.start()
+        try:
+            deadline = time.monotonic() + 10
+            while watcher.connections < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            proxy.frozen = True  # nothing passes any more, nothing is closed
+            time.sleep(3)
+            proxy.frozen = False
+            while watcher.connections < 2:
+                assert time.monotonic() < deadline + 10, caplog.text
+                time.sleep(0.05)
+            before = len(woken)  # the reconnection wakes the poll once
+            assert before >= 1
+            dovecot.append(imap_user.user, _fiche())
+            while len(woken) == before:
+                assert time.monotonic() < deadline + 15, "no wake-up after the reconnection"
+                time.sleep(0.02)
+        finally:
+            stopping.set()
+            watcher.join(5)
+    assert "mailbox ville: IDLE connection lost (TimeoutError: timed out); reopening in 1 s" in caplog.text, caplog.text
