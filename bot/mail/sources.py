@@ -136,8 +136,10 @@ class ImapSource:
         for attempt in range(1, attempts + 1):
             try:
                 return self._connect()
-            except MailboxUnavailable:
-                if attempt == attempts:
+            except MailboxUnavailable as exc:
+                # What the operator must fix (a refused secret…) is not retried: asking the
+                # identity provider again only gets the account throttled.
+                if attempt == attempts or exc.advice:
                     raise
                 time.sleep(delay)
                 delay *= 2
