@@ -354,6 +354,31 @@ def test_a_server_that_no_longer_takes_passwords_says_configure_oauth2(tmp_path,
         assert {row.status for row in session.query(Outbox)} == {"pending"}
 
 
+def test_the_idle_connection_logs_in_with_xoauth2_too(tmp_path, dovecot_oauth, oauth_server, smtp_oauth,
+                                                     monkeypatch):
+    import threading
+
+    from bot.mail.idle import IdleWatcher
+
+    setup = Setup(tmp_path, dovecot_oauth, oauth_server, monkeypatch, smtp_oauth)
+    woken, stopping = [], threading.Event()
+    watcher = IdleWatcher(load_config(setup.path).mailbox("ville"), woken.append, stopping, check_seconds=0.1)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 15
+        while watcher.offered is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        setup.deliver()
+        while not woken:
+            assert time.monotonic() < deadline, "no wake-up"
+            time.sleep(0.05)
+    finally:
+        stopping.set()
+        watcher.join(5)
+    assert woken == ["ville"] and watcher.offered is True
+
+
 # --------------------------------------------------------------------------- configuration
 
 
