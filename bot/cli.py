@@ -118,7 +118,8 @@ def poll(ctx: click.Context, once: bool) -> None:
     click.echo(f"{report.handled} message(s) traité(s){aside}, {report.skipped} déjà connu(s) ; "
                f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
     for name in report.unreachable:
-        click.echo(f"Boîte « {name} » injoignable : elle sera relevée au prochain passage.", err=True)
+        click.echo(report.advice.get(name) or f"Boîte « {name} » injoignable : elle sera relevée au prochain passage.",
+                   err=True)
     if sending.unreachable:
         click.echo("Serveur d'envoi injoignable : les courriels partiront au prochain passage.", err=True)
     sys.exit(EXIT_OK if report.ok else 1)

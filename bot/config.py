@@ -39,6 +39,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _IMAP_PORTS = {"tls": 993, "starttls": 143, "none": 143}
 _SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 _PASSWORD_KEYS = ("password", "password_env", "password_file")
+_CLIENT_SECRET_KEYS = ("client_secret", "client_secret_env", "client_secret_file")
+OAUTH2_PROVIDERS = ("microsoft", "google", "command")
 
 
 # --------------------------------------------------------------------------- errors
@@ -299,7 +301,7 @@ def _check_daily_time(value: str) -> str | None:
 
 # --------------------------------------------------------------------------- the schema, as data
 
-STR, INT, NUMBER, STR_LIST, PATH, DATE = "str", "int", "number", "str_list", "path", "date"
+STR, INT, NUMBER, STR_LIST, PATH, DATE, BOOL = "str", "int", "number", "str_list", "path", "date", "bool"
 
 _TYPE_NAMES = {
     STR: "une chaîne de caractères est attendue",
@@ -308,6 +310,7 @@ _TYPE_NAMES = {
     NUMBER: "un nombre est attendu",
     STR_LIST: "une liste de chaînes de caractères est attendue",
     DATE: "une date AAAA-MM-JJ est attendue",
+    BOOL: "true ou false est attendu",
 }
 
 
@@ -357,6 +360,7 @@ SCHEMA: dict[str, Section] = {
         "security": Key(STR, default="starttls", choices=SECURITIES),
         "username": Key(STR),
         **_SECRET_KEYS,
+        "oauth2": Key(STR),  # an [[oauth2]] block's name: XOAUTH2 instead of a password (mailboxes.md)
         "path": Key(PATH, needed_if=("transport", "maildir")),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
         "ca_file": Key(PATH),  # the CA to trust instead of the system ones (a server with a private CA)
@@ -374,6 +378,8 @@ SCHEMA: dict[str, Section] = {
         "security": Key(STR, default="tls", choices=SECURITIES),
         "username": Key(STR, needed_if=("kind", "imap")),
         **_SECRET_KEYS,
+        "oauth2": Key(STR),
+        "idle": Key(BOOL, default=True),  # IMAP IDLE when the server offers it (mailboxes.md, "Latency")
         "folder": Key(STR, default="INBOX"),
         "path": Key(PATH, needed_if=("kind", "maildir")),
         "coordinators": Key(STR_LIST, required=True, check=_check_emails),
@@ -382,6 +388,23 @@ SCHEMA: dict[str, Section] = {
         "move_to": Key(STR),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
         "ca_file": Key(PATH),
+    }),
+    # One block per application registration (mailboxes.md, "Authentication").
+    "oauth2": Section(array=True, required=False, keys={
+        "name": Key(STR, required=True, check=_check_mailbox_name),
+        "provider": Key(STR, required=True, choices=OAUTH2_PROVIDERS),
+        "tenant": Key(STR, needed_if=("provider", "microsoft")),  # tenant id or domain
+        "client_id": Key(STR, needed_if=("provider", "microsoft")),
+        "client_secret": Key(STR, secret=True),
+        "client_secret_env": Key(STR, check=_check_env_name),
+        "client_secret_file": Key(PATH, credential=True),
+        "certificate_file": Key(PATH, credential=True),  # microsoft: PEM, private key and certificate
+        "key_file": Key(PATH, credential=True),  # google: the service account's JSON key
+        "command": Key(STR),  # provider "command": prints an access token
+        "token_url": Key(STR),  # the provider's token endpoint, overridden (tests, national clouds)
+        "scope": Key(STR),  # default: the provider's mail scope
+        "ca_file": Key(PATH),  # the CA to trust for the token endpoint (a private CA)
+        "timeout": Key(NUMBER, default=30, check=_check_positive),
     }),
     "avis": Section({
         "ien": Key(STR_LIST, required=True, check=_check_emails),
@@ -425,6 +448,26 @@ class BotConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OAuth2Config:
+    """An application registration, shared by the mailboxes and [smtp] that name it. Exactly one
+    credential is set, as the provider needs: client_secret or certificate (microsoft), key (google:
+    the service account's JSON, as read), command."""
+
+    name: str
+    provider: str  # "microsoft" | "google" | "command"
+    tenant: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    certificate: str | None = field(default=None, repr=False)  # PEM text: private key and certificate
+    key: str | None = field(default=None, repr=False)  # google: the service account's JSON key
+    command: str | None = None
+    token_url: str | None = None
+    scope: str | None = None
+    ca_file: Path | None = None
+    timeout: float = 30
+
+
+@dataclass(frozen=True, kw_only=True)
 class SmtpConfig:
     transport: str  # "smtp" | "maildir"
     host: str | None = None
@@ -432,6 +475,7 @@ class SmtpConfig:
     security: str = "starttls"  # "none" | "starttls" | "tls"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    oauth2: OAuth2Config | None = None  # XOAUTH2 with that block's tokens instead of the password
     path: Path | None = None  # transport = "maildir": folder of .eml files
     timeout: float = 30
     ca_file: Path | None = None
@@ -449,6 +493,8 @@ class MailboxConfig:
     security: str = "tls"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    oauth2: OAuth2Config | None = None  # XOAUTH2 with that block's tokens instead of the password
+    idle: bool = True  # IMAP IDLE when the server offers it
     folder: str = "INBOX"
     path: Path | None = None  # kind = "maildir"
     coordinators: tuple[str, ...]
@@ -612,8 +658,13 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
     bot = _section(data.get("bot", {}), "bot", base)
     bot["database_url"] = _database_url(bot["database_url"], bot["data_dir"], base)
 
+    oauth2 = _oauth2_blocks(data.get("oauth2", []), base, env, secrets, warnings)
+
     smtp = _section(data["smtp"], "smtp", base)
     _finish_server(smtp, _SMTP_PORTS)
+    smtp["oauth2"] = _oauth2_of(smtp, "smtp", oauth2)
+    if smtp["oauth2"] is not None and smtp["username"] is None:
+        raise _bad("smtp.username", "valeur obligatoire avec oauth2 (l'adresse de la boîte qui envoie).")
     smtp["password"] = _smtp_password(smtp, env, secrets, warnings)
 
     tables = data["mailbox"]
@@ -626,7 +677,9 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
         where = f"mailbox[{number}]"
         box = _section(table, where, base, schema_name="mailbox")
         _finish_server(box, _IMAP_PORTS)
-        box["password"] = _resolve_password(box, where, env, warnings, needed=secrets and box["kind"] == "imap")
+        box["oauth2"] = _oauth2_of(box, where, oauth2)
+        box["password"] = _resolve_password(box, where, env, warnings,
+                                            needed=secrets and box["kind"] == "imap" and box["oauth2"] is None)
         mailboxes.append(MailboxConfig(**_tuples(box)))
     _check_mailboxes(mailboxes)
 
@@ -715,6 +768,8 @@ def _value(value: Any, key: Key, full: str, base: Path) -> Any:
 def _has_type(value: Any, type_: str) -> bool:
     if type_ in (STR, PATH):
         return isinstance(value, str)
+    if type_ == BOOL:
+        return isinstance(value, bool)
     if type_ == INT:
         return isinstance(value, int) and not isinstance(value, bool)
     if type_ == NUMBER:
@@ -832,7 +887,7 @@ def _smtp_password(smtp: dict[str, Any], env: Mapping[str, str], secrets: bool, 
     has_source = any(smtp[k] is not None for k in _PASSWORD_KEYS)
     if smtp["transport"] == "smtp" and has_source and smtp["username"] is None:
         raise _bad("smtp.username", "valeur obligatoire quand un mot de passe est indiqué.")
-    needed = secrets and smtp["transport"] == "smtp" and smtp["username"] is not None
+    needed = secrets and smtp["transport"] == "smtp" and smtp["username"] is not None and smtp["oauth2"] is None
     return _resolve_password(smtp, "smtp", env, warnings, needed=needed)
 
 
@@ -870,17 +925,20 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
         return None
     if not needed:
         return None
-    source = given[0]
-    key = f"{where}.{source}"
-    if source == "password":
-        return sources["password"]
-    if source == "password_env":
-        variable = sources["password_env"]
-        if not env.get(variable):
-            state = "est vide" if variable in env else "n'est pas définie"
-            raise _bad(key, f"la variable d'environnement {variable} {state}.")
-        return env[variable]
-    file = sources["password_file"]
+    return _read_secret(given[0], sources[given[0]], f"{where}.{given[0]}", env, warnings)
+
+
+def _read_secret(source: str, value: Any, key: str, env: Mapping[str, str], warnings: list[str]) -> str:
+    """The secret given by `source`: written in the file (`password`, `client_secret`), in an
+    environment variable (`…_env`), or in a file (`…_file`, `%d/NAME` for a systemd credential)."""
+    if source.endswith("_env"):
+        if not env.get(value):
+            state = "est vide" if value in env else "n'est pas définie"
+            raise _bad(key, f"la variable d'environnement {value} {state}.")
+        return env[value]
+    if not source.endswith("_file"):
+        return value
+    file = value
     if isinstance(file, str):
         file = _credential_file(file, key, env)
     try:
@@ -896,6 +954,82 @@ def _resolve_password(values: dict[str, Any], where: str, env: Mapping[str, str]
     if not secret:
         raise _bad(key, f"le fichier {file} est vide.")
     return secret
+
+
+# --------------------------------------------------------------------------- OAuth2
+
+# What each provider needs besides its name: the one credential it reads.
+_OAUTH2_CREDENTIALS = {
+    "microsoft": (*_CLIENT_SECRET_KEYS, "certificate_file"),
+    "google": ("key_file",),
+    "command": ("command",),
+}
+
+
+def _oauth2_blocks(tables: Any, base: Path, env: Mapping[str, str], secrets: bool,
+                   warnings: list[str]) -> dict[str, OAuth2Config]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise _bad("oauth2", "une suite de tables [[oauth2]] est attendue (une par application enregistrée).")
+    blocks: dict[str, OAuth2Config] = {}
+    for number, table in enumerate(tables, start=1):
+        where = f"oauth2[{number}]"
+        values = _section(table, where, base, schema_name="oauth2")
+        name, provider = values["name"], values["provider"]
+        if name in blocks:
+            raise _bad(f"{where}.name", f"le nom {_q(name)} est déjà celui d'un autre bloc [[oauth2]].")
+        allowed = _OAUTH2_CREDENTIALS[provider]
+        given = [k for k in (*_CLIENT_SECRET_KEYS, "certificate_file", "key_file", "command")
+                 if values[k] is not None]
+        for other in given:
+            if other not in allowed:
+                raise _bad(f"{where}.{other}", f"cette clé ne sert pas au fournisseur {_q(provider)} "
+                                               f"(clés possibles : {_quoted(allowed)}).")
+        if len(given) != 1:
+            raise _bad(f"{where}.{given[1] if given else allowed[0]}",
+                       f"une et une seule des clés {_quoted(allowed)} est attendue pour le fournisseur "
+                       f"{_q(provider)}.")
+        if given == ["client_secret"]:
+            warnings.append(
+                f"clé « {where}.client_secret » : le secret est écrit dans le fichier de configuration ; "
+                "donnez-le plutôt par client_secret_env ou client_secret_file (un fichier que seul citebot "
+                "peut lire)."
+            )
+        source = given[0]
+        credential = {}
+        if secrets or source == "command":
+            secret = _read_secret(source, values[source], f"{where}.{source}", env, warnings)
+            field_name = {"certificate_file": "certificate", "key_file": "key", "command": "command"}.get(
+                source, "client_secret")
+            if field_name == "key":
+                _check_service_account(secret, f"{where}.{source}")
+            credential[field_name] = secret
+        blocks[name] = OAuth2Config(
+            name=name, provider=provider, tenant=values["tenant"], client_id=values["client_id"],
+            token_url=values["token_url"], scope=values["scope"], ca_file=values["ca_file"],
+            timeout=values["timeout"], **credential)
+    return blocks
+
+
+def _check_service_account(text: str, key: str) -> None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not {"client_email", "private_key"} <= set(data):
+        raise _bad(key, "la clé JSON d'un compte de service Google est attendue (client_email, private_key).")
+
+
+def _oauth2_of(values: dict[str, Any], where: str, blocks: dict[str, OAuth2Config]) -> OAuth2Config | None:
+    name = values["oauth2"]
+    if name is None:
+        return None
+    if name not in blocks:
+        known = f" (blocs : {_quoted(list(blocks))})" if blocks else " (aucun bloc [[oauth2]] n'est défini)"
+        raise _bad(f"{where}.oauth2", f"aucun bloc [[oauth2]] ne s'appelle {_q(name)}{known}.")
+    given = [k for k in _PASSWORD_KEYS if values[k] is not None]
+    if given:
+        raise _bad(f"{where}.{given[0]}", "un mot de passe et oauth2 sont indiqués ; gardez-en un seul.")
+    return blocks[name]
 
 
 def _warn_if_shared(status: os.stat_result, file: Path, key: str, warnings: list[str]) -> None:

@@ -11,6 +11,13 @@ time zone of `bot.timezone`:
 | `reminders` | daily at `schedule.reminders`          | avis and bilan reminders, then the outbox   |
 | `digest`    | `schedule.digest` (day names, mon-fri) | the coordinators' digest, then the outbox   |
 | `purge`     | daily at `schedule.purge` (03:30)      | what rules/retention.toml no longer keeps   |
+| `wake-NAME` | when mailbox NAME's IDLE says new mail | that mailbox, then the outbox, at once      |
+
+IMAP IDLE (mailboxes.md, "Latency"): a watcher thread per IMAP mailbox (bot/mail/idle.py)
+waits on its own connection and, when new mail is announced, adds a one-off `wake-NAME`
+job: the mailbox is polled and the acknowledgement sent within seconds, not at the next
+poll or outbox minute. The watchers only wake the poll, so that the periodic poll, which
+finds everything, still runs; a mailbox already waiting for its wake-up is not queued twice.
 
 Every job runs in the scheduler's one worker thread, so that two jobs never
 write the database or talk to the SMTP server at the same time (a poll's own
@@ -35,6 +42,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +56,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import clock
+from bot.mail.idle import start_watchers, stop_watchers
 from bot.mail.outbox import SendReport, send_pending
 from bot.poller import Runtime, poll_once
 from bot.store.private import FILE_MODE, private_dir, restrict_fd
@@ -159,6 +168,39 @@ def purge_job(rt: Runtime) -> None:
             report.for_the_log())
 
 
+class Waker:
+    """The watchers' `wake`: a one-off job polling that mailbox at once, queued once at most
+    (further wake-ups before it starts change nothing: its search finds all the new mail)."""
+
+    def __init__(self, rt: Runtime, scheduler: BackgroundScheduler):
+        self.rt, self.scheduler = rt, scheduler
+        self._lock = threading.Lock()
+        self._queued: set[str] = set()
+
+    def __call__(self, name: str) -> None:
+        mailbox = self.rt.cfg.mailbox(name)
+        with self._lock:
+            if name in self._queued or mailbox is None or self.rt.stopping.is_set():
+                return
+            self._queued.add(name)
+
+        def wake_job(rt: Runtime) -> None:
+            with self._lock:
+                self._queued.discard(name)
+            report = poll_once(rt, [mailbox])
+            sending = report.sending or SendReport()
+            log.info("wake-up of %s: %d handled, %d skipped; outbox: %d sent, %d deferred", name, report.handled,
+                     report.skipped, sending.sent, sending.retrying)
+
+        try:
+            # Two may exist: one running, one queued behind it (mail that came during the first).
+            self.scheduler.add_job(guarded(self.rt, f"wake-{name}", wake_job), id=f"wake-{name}", name=f"wake-{name}",
+                                   replace_existing=True, max_instances=2, misfire_grace_time=None)
+        except Exception:  # the scheduler is shutting down
+            with self._lock:
+                self._queued.discard(name)
+
+
 def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[[], None]:
     """The job as the scheduler runs it: skipped once a stop is asked; an exception is logged,
     never raised."""
@@ -215,6 +257,7 @@ def run(rt: Runtime, lock_fd: int) -> int:
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     scheduler = build_scheduler(rt)
     scheduler.start()
+    watchers = start_watchers(rt.cfg.mailboxes, Waker(rt, scheduler), rt.stopping)
     schedule = rt.cfg.schedule
     log.info("citebot started (pid %d): %d mailbox(es), poll every %d s, reminders at %s, digest at %s, "
              "purge at %s, time zone %s", os.getpid(), len(rt.cfg.mailboxes), schedule.poll_seconds,
@@ -226,6 +269,7 @@ def run(rt: Runtime, lock_fd: int) -> int:
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    stop_watchers(watchers)  # they see `stopping` within a second: DONE, LOGOUT
     scheduler.shutdown(wait=True)
     log.info("citebot stopped")
     return 0  # lock_fd is closed, and the lock released, by the kernel when the process exits

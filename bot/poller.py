@@ -67,6 +67,7 @@ class PollReport:
     left_alone: int = 0  # of which: private mail of a `personnel` mailbox, old mail without a fiche
     skipped: int = 0  # handled before
     unreachable: list[str] = field(default_factory=list)
+    advice: dict[str, str] = field(default_factory=dict)  # mailbox -> what the operator should change
     sending: SendReport | None = None
 
     @property
@@ -74,23 +75,25 @@ class PollReport:
         return not self.unreachable and not (self.sending and self.sending.unreachable)
 
 
-def poll_once(rt: Runtime) -> PollReport:
-    """Every mailbox once; the outbox is sent meanwhile (answers go out while a
-    backlog is read), then once more at the end."""
+def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> PollReport:
+    """Every mailbox once (or only those given: an IDLE wake-up); the outbox is sent meanwhile
+    (answers go out while a backlog is read), then once more at the end."""
     report = PollReport()
     drainer = _OutboxDrainer(rt)
     drainer.start()
     try:
-        for mailbox in rt.cfg.mailboxes:
+        for mailbox in rt.cfg.mailboxes if mailboxes is None else mailboxes:
             if rt.stopping.is_set():
                 break  # the daemon is stopping: the other mailboxes wait for the next start
             try:
                 poll_mailbox(rt, mailbox, report)
             except MailboxUnavailable as exc:
                 # An IMAP server's text may quote the login, often an address.
-                log.error("mailbox %s unreachable: %s", mailbox.name, without_addresses(exc))
+                log.error("mailbox %s unreachable: %s", mailbox.name, without_addresses(exc.advice or exc))
                 log.debug("mailbox %s unreachable: %s", mailbox.name, exc)
                 report.unreachable.append(mailbox.name)
+                if exc.advice:
+                    report.advice[mailbox.name] = exc.advice
     finally:
         report.sending = drainer.finish()
     return report

@@ -27,6 +27,9 @@ class CountingProxy:
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        # True: what either side sends is dropped, connections stay open (a half-open
+        # connection: a NAT that forgot it, a peer gone without a FIN).
+        self.frozen = False
 
     def __enter__(self) -> Self:
         accepting = threading.Thread(target=self._accept, name="proxy-accept", daemon=True)
@@ -50,6 +53,17 @@ class CountingProxy:
             sock.close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def drop_connections(self) -> None:
+        """Cut every connection open now, both ends (the client sees EOF); new ones still pass."""
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
     def reset(self) -> None:
         with self._lock:
@@ -83,7 +97,8 @@ class CountingProxy:
                         self.from_server += len(data)
                     else:
                         self._from_client += data
-                target.sendall(data)
+                if not self.frozen:
+                    target.sendall(data)
         except OSError:
             pass
         finally:

@@ -11,6 +11,10 @@ Enabled from tests/conftest.py with ``pytest_plugins = ["fixtures_servers"]``.
   ``tls_port``, STARTTLS required before login on ``port``, a self-signed certificate
   made at start (``ca_file``). Same skip / CI rules as ``dovecot``.
 - ``smtp_sink``: one SMTP sink for the session, reset before and after each test.
+- ``oauth_server``: the local token and introspection server (tests/oauth_server.py);
+  ``dovecot_oauth``: a Dovecot that also takes SASL XOAUTH2, checked there;
+  ``smtp_oauth``: an SMTP sink that requires AUTH XOAUTH2 with its tokens.
+- ``dovecot_noidle``: a Dovecot that does not offer IDLE.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
+from oauth_server import OAuthServer
 from servers import DOVECOT_BIN, NO_DOVECOT_ENV, Dovecot, ImapAccount, SmtpSink, dovecot_available
 
 
@@ -81,3 +85,52 @@ def smtp_sink(_smtp_sink_server: SmtpSink) -> Iterator[SmtpSink]:
     _smtp_sink_server.reset()
     yield _smtp_sink_server
     _smtp_sink_server.reset()
+
+
+@pytest.fixture(scope="session")
+def oauth_server() -> Iterator[OAuthServer]:
+    server = OAuthServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(oauth_server: OAuthServer) -> Iterator[Dovecot]:
+    """A Dovecot whose XOAUTH2 logins are checked by ``oauth_server``'s introspection."""
+    _require_dovecot()
+    server = Dovecot(introspection_url=oauth_server.introspection_url).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _smtp_oauth_server(oauth_server: OAuthServer) -> Iterator[SmtpSink]:
+    sink = SmtpSink(tokens=oauth_server).start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def smtp_oauth(_smtp_oauth_server: SmtpSink) -> Iterator[SmtpSink]:
+    """An SMTP sink requiring AUTH XOAUTH2 with a live token of ``oauth_server``."""
+    _smtp_oauth_server.reset()
+    _smtp_oauth_server.logins.clear()
+    yield _smtp_oauth_server
+    _smtp_oauth_server.reset()
+
+
+@pytest.fixture(scope="session")
+def dovecot_noidle() -> Iterator[Dovecot]:
+    """A Dovecot that does not announce IDLE (imap_capability without it)."""
+    _require_dovecot()
+    server = Dovecot(idle=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -12,6 +12,38 @@ STARTTLS on ``port``, where a login without STARTTLS is refused; its certificate
 self-signed one made at start by the ``openssl`` command (``ca_file``: trust it, and
 nothing else, to reach that server).
 
+``Dovecot(introspection_url=URL)`` also takes SASL XOAUTH2 and OAUTHBEARER, each token
+checked by RFC 7662 introspection at URL (tests/oauth_server.py serves it). The facts, as
+Dovecot 2.3.19 needs them (see ``_OAUTH2_PASSDB`` and ``_OAUTH2_ARGS``)::
+
+    auth_mechanisms = plain login xoauth2 oauthbearer
+    passdb {
+      driver = oauth2
+      mechanisms = xoauth2 oauthbearer
+      args = /path/dovecot-oauth2.conf.ext
+    }
+    # dovecot-oauth2.conf.ext
+    introspection_mode = post            # POST token=… (form), answered in JSON
+    introspection_url = http://127.0.0.1:PORT/introspect
+    username_attribute = username
+    username_format = %d
+    active_attribute = active
+    active_value = true
+
+``username_format`` is applied to both names, the login's and the introspection's
+``username``: with ``%d`` the introspection answers ``application@DOMAIN`` and one token
+opens every mailbox of DOMAIN, as an IMAP.AccessAsApp token does (answering the bare
+domain fails: « Username 'lievin.test' did not match '' »). A refused token gets the
+SASL error challenge (``+ eyJzdGF0dXMiOiI0MDEi…``, to be answered by an empty line),
+then ``NO [AUTHENTICATIONFAILED] Authentication failed.``. ``auth_debug = yes`` logs each
+introspection in ``dovecot.log``. ``Dovecot(idle=False)`` announces no IDLE
+(``imap_capability`` without it). Every instance sets ``mailbox_idle_check_interval =
+1 secs``: a client in IDLE hears of an APPEND within about half a second.
+
+``SmtpSink(tokens=OAuthServer)`` requires AUTH before MAIL and takes XOAUTH2 with a live
+token of a user of its domain (command lines up to 16 KB: a real token is ~1.6 KB);
+``SmtpSink(password_reply="550 5.7.30 …")`` answers PLAIN and LOGIN with that line.
+
 Dovecot refuses to run as root, so when we are root it runs as ``nobody`` (65534) from a
 temporary directory made with ``tempfile.mkdtemp()`` and chowned to that user (pytest's
 ``tmp_path`` sits under a 0700 root directory that ``nobody`` cannot enter). When we are
@@ -99,7 +131,7 @@ first_valid_gid = {gid}
 last_valid_gid = {gid}
 
 {ssl_settings}
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 
 # Tests try wrong passwords on purpose: no 2 s delay after a failure, and no per-IP
 # penalty (doubling delays for every later login from 127.0.0.1, see anvil below).
@@ -107,7 +139,7 @@ auth_failure_delay = 0
 
 # One file per user: Dovecot stats a passwd-file at most once per second, so a user
 # appended to a shared file within the second of the previous login would be refused.
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
@@ -118,6 +150,10 @@ userdb {{
 
 mail_location = maildir:~/Maildir
 mail_fsync = never
+# A client in IDLE hears of an APPEND within about half a second (the default is 30 s,
+# when inotify does not tell first).
+mailbox_idle_check_interval = 1 secs
+{imap_capability}
 
 service imap-login {{
   chroot =
@@ -136,6 +172,30 @@ service anvil {{
   }}
 }}
 """
+
+# SASL XOAUTH2 and OAUTHBEARER checked by RFC 7662 introspection (Dovecot 2.3's oauth2
+# passdb). `username_format = %d`: the introspection answers with the domain, and one
+# application token opens every mailbox of it, as an IMAP.AccessAsApp token does.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+
+_OAUTH2_ARGS = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+username_format = %d
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
+# A server that does not offer IDLE (the capabilities it announces after login).
+_NO_IDLE_CAPABILITY = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE NAMESPACE UIDPLUS MOVE UNSELECT"
 
 _NO_SSL = """\
 ssl = no
@@ -212,9 +272,12 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, *, ready_timeout: float = 10.0, tls: bool = False) -> None:
+    def __init__(self, *, ready_timeout: float = 10.0, tls: bool = False, introspection_url: str | None = None,
+                 idle: bool = True) -> None:
         self.ready_timeout = ready_timeout
         self.tls = tls
+        self.introspection_url = introspection_url  # XOAUTH2 logins checked there (see _OAUTH2_PASSDB)
+        self.idle = idle  # False: IDLE is not among the capabilities
         if tls:
             self.host = _distinct_loopback()
         # Dovecot refuses a login without TLS only from another IP than its own.
@@ -294,12 +357,18 @@ class Dovecot:
             ssl_settings = _SSL.format(root=self.root)
             imaps_listener = _IMAPS.format(host=self.host, tls_port=self.tls_port)
         conf = self.root / "dovecot.conf"
+        oauth2_mechanisms = oauth2_passdb = ""
+        if self.introspection_url:
+            oauth2_mechanisms, oauth2_passdb = " xoauth2 oauthbearer", _OAUTH2_PASSDB.format(root=self.root)
+            (self.root / "dovecot-oauth2.conf.ext").write_text(_OAUTH2_ARGS.format(url=self.introspection_url))
         user_name = _user_name(self._uid)
         group_name = _group_name(self._gid)
         conf.write_text(
             _CONFIG.format(
                 host=self.host, port=self.port, root=self.root, uid=self._uid, gid=self._gid,
                 user=user_name, group=group_name, ssl_settings=ssl_settings, imaps_listener=imaps_listener,
+                oauth2_mechanisms=oauth2_mechanisms, oauth2_passdb=oauth2_passdb,
+                imap_capability="" if self.idle else _NO_IDLE_CAPABILITY,
             )
         )
         if os.geteuid() == 0:
@@ -580,8 +649,16 @@ class SmtpSink:
 
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(self, tokens=None, password_reply: str | None = None) -> None:
+        """``tokens``: an object whose ``active(token)`` gives the domain of a live token
+        (tests/oauth_server.py); then AUTH is required before MAIL, XOAUTH2 is offered,
+        and a token is taken for users of its domain. ``password_reply``: what AUTH PLAIN
+        and LOGIN answer (e.g. Microsoft's « 550 5.7.30 Basic authentication is not
+        supported for Client Submission »)."""
         self.port: int = 0
+        self.tokens = tokens
+        self.password_reply = password_reply
+        self.logins: list[str] = []  # users who authenticated
         self._controller = None
         self._cond = threading.Condition()
         self._received: list[Received] = []
@@ -600,13 +677,16 @@ class SmtpSink:
     def start(self) -> SmtpSink:
         if self._controller is not None:
             return self
-        from aiosmtpd.controller import Controller
-
+        controller_class = _controller_class()
         last_error: Exception | None = None
         for _attempt in range(5):  # aiosmtpd 1.4 cannot take port=0: probe, then retry on a clash
             port = free_port(self.host)
-            controller = Controller(_Handler(self), hostname=self.host, port=port,
-                                    ready_timeout=5.0)  # SMTPUTF8 is on by default in Controller
+            # auth_required without TLS: aiosmtpd warns; a test server on loopback.
+            auth = {} if self.tokens is None and self.password_reply is None else {
+                "auth_require_tls": False, "auth_required": self.tokens is not None}
+            handler = _Handler(self) if not auth else _AuthHandler(self)
+            controller = controller_class(handler, hostname=self.host, port=port,
+                                           ready_timeout=5.0, **auth)  # SMTPUTF8 is on by default in Controller
             try:
                 controller.start()
             except Exception as e:  # e.g. OSError: address in use
@@ -725,3 +805,67 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope) -> str:
         return self._sink._on_data(envelope)
+
+
+def _controller_class():
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class _LongLines(SMTP):
+        # A real XOAUTH2 token (~1.6 KB) is longer than aiosmtpd's 512-character command line
+        # (the per-command limits default to the base class's: set AUTH's too).
+        command_size_limit = 16384
+        line_length_limit = 16384
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.command_size_limits["AUTH"] = 16384
+
+    class LongLinesController(Controller):
+        def factory(self):
+            return _LongLines(self.handler, **self.SMTP_kwargs)
+
+    return LongLinesController
+
+
+class _AuthHandler(_Handler):
+    """SASL XOAUTH2 checked against the token server; PLAIN and LOGIN answer ``password_reply``."""
+
+    async def auth_XOAUTH2(self, server, args):
+        import base64
+        import json
+
+        from aiosmtpd.smtp import AuthResult
+
+        if len(args) > 1:
+            blob = args[1].encode()
+            try:
+                response = base64.b64decode(blob, validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        else:
+            response = await server.challenge_auth("")
+            if not isinstance(response, bytes):
+                return AuthResult(success=False, handled=True)
+        fields = dict(part.split("=", 1) for part in response.decode(errors="replace").split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        domain = self._sink.tokens.active(token) if self._sink.tokens is not None else None
+        if domain is not None and user.endswith("@" + domain):
+            with self._sink._cond:
+                self._sink.logins.append(user)
+            return AuthResult(success=True, auth_data=user)
+        # RFC 7628 / Google: an error challenge, answered by an empty line, then 535.
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
+
+    async def auth_PLAIN(self, server, args):
+        return self._password(server)
+
+    async def auth_LOGIN(self, server, args):
+        return self._password(server)
+
+    def _password(self, server):
+        from aiosmtpd.smtp import AuthResult
+
+        return AuthResult(success=False, handled=False,
+                          message=self._sink.password_reply or "535 5.7.8 Authentication credentials invalid")

@@ -46,7 +46,13 @@ def _tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
 
 
 class MailboxUnavailable(Exception):
-    """The mailbox could not be reached or read (a system fault: retry later)."""
+    """The mailbox could not be reached or read (a system fault: retry later). `advice`: one
+    French line for the operator when the fault is theirs to fix (a token refused, a password
+    the server no longer takes), else None."""
+
+    def __init__(self, message: str, advice: str | None = None):
+        super().__init__(message)
+        self.advice = advice
 
 
 @dataclass(frozen=True)
@@ -131,37 +137,23 @@ class ImapSource:
         for attempt in range(1, attempts + 1):
             try:
                 return self._connect()
-            except MailboxUnavailable:
-                if attempt == attempts:
+            except MailboxUnavailable as exc:
+                # What the operator must fix (a refused secret…) is not retried: asking the
+                # identity provider again only gets the account throttled.
+                if attempt == attempts or exc.advice:
                     raise
                 time.sleep(delay)
                 delay *= 2
 
     def _connect(self):
-        from imapclient import IMAPClient
-        from imapclient.imapclient import SocketTimeout
-
-        cfg = self.cfg
-        client = None
+        client = connect(self.cfg)
         try:
-            context = _tls_context(cfg.ca_file) if cfg.security != "none" else None
-            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
-                                timeout=SocketTimeout(connect=cfg.timeout, read=cfg.timeout))
-            # imapclient turns imaplib's protocol trace on, and imaplib then formats every
-            # response into a string whether it is logged or not: each message's body, twice
-            # its size in memory. Only when someone asked for the trace (-v).
-            if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
-                client._imap.debug = 0
             client.normalise_times = False  # INTERNALDATE as the server gives it, with its offset
-            if cfg.security == "starttls":
-                client.starttls(context)
-            client.login(cfg.username, cfg.password)
-            selected = client.select_folder(cfg.folder)
-        except Exception as exc:  # OSError, SSL, timeouts, imapclient's IMAP4.error (login refused, no folder)
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.shutdown()  # never leave the socket to the garbage collector
-            raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
+            selected = client.select_folder(self.cfg.folder)
+        except Exception as exc:  # OSError, timeouts, imapclient's IMAP4.error (no such folder)
+            with contextlib.suppress(Exception):
+                client.shutdown()  # never leave the socket to the garbage collector
+            raise MailboxUnavailable(f"{self.cfg.name}: {type(exc).__name__}: {exc}") from None
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
         return client
 
@@ -261,6 +253,77 @@ class ImapSource:
             self.client.logout()
         except Exception:  # closing a dead connection: nothing left to do
             pass
+
+
+def connect(cfg: MailboxConfig):
+    """A logged-in IMAPClient (no folder selected), read timeouts set; MailboxUnavailable."""
+    from imapclient import IMAPClient
+    from imapclient.imapclient import SocketTimeout
+
+    client = None
+    try:
+        context = _tls_context(cfg.ca_file) if cfg.security != "none" else None
+        client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
+                            timeout=SocketTimeout(connect=cfg.timeout, read=cfg.timeout))
+        # imapclient turns imaplib's protocol trace on, and imaplib then formats every
+        # response into a string whether it is logged or not: each message's body, twice
+        # its size in memory. Only when someone asked for the trace (-v).
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            client._imap.debug = 0
+        if cfg.security == "starttls":
+            client.starttls(context)
+        login(client, cfg)
+    except Exception as exc:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        if isinstance(exc, MailboxUnavailable):
+            raise
+        raise MailboxUnavailable(f"{cfg.name}: {type(exc).__name__}: {exc}") from None
+    return client
+
+
+def login(client, cfg: MailboxConfig) -> None:
+    """LOGIN with the password, or AUTHENTICATE XOAUTH2 with the [[oauth2]] block's token. A token
+    refused (expired early, revoked) is renewed once; refused again, or a password the server no
+    longer takes: MailboxUnavailable with its French advice."""
+    from imapclient.exceptions import IMAPClientError
+
+    from bot.mail.oauth2 import password_refused_advice
+
+    if cfg.oauth2 is None:
+        try:
+            client.login(cfg.username, cfg.password)
+        except IMAPClientError as exc:
+            raise MailboxUnavailable(f"{cfg.name}: login refused: {exc}",
+                                     password_refused_advice(f"boîte « {cfg.name} »", str(exc))) from None
+        return
+    from bot.mail.oauth2 import TokenError, XOAuth2Responder, token_source, xoauth2
+
+    tokens = token_source(cfg.oauth2)
+    for attempt in (1, 2):
+        try:
+            token = tokens.token(cfg.username)
+        except TokenError as exc:
+            raise MailboxUnavailable(f"{cfg.name}: no token: {exc}", f"boîte « {cfg.name} » : {exc}") from None
+        try:
+            client._command_and_check("authenticate", "XOAUTH2", XOAuth2Responder(xoauth2(cfg.username, token)))
+            return
+        except IMAPClientError as exc:
+            tokens.invalidate(cfg.username, token)
+            if attempt == 2:
+                # The server's text is its own (e.g. [AUTHENTICATIONFAILED]); the token is not in it.
+                raise MailboxUnavailable(
+                    f"{cfg.name}: XOAUTH2 refused: {exc}",
+                    f"boîte « {cfg.name} » : le serveur IMAP refuse le jeton de « {cfg.oauth2.name} » "
+                    f"({_first_line(exc)}) ; vérifiez que l'application a le droit IMAP.AccessAsApp (ou la "
+                    "délégation Google) sur cette boîte, et que username est bien son adresse.") from None
+            log.info("mailbox %s: token refused, renewed", cfg.name)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 class MaildirSource:

@@ -8,6 +8,7 @@ mail will never go through).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import smtplib
 import ssl
@@ -17,7 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from bot.config import OAuth2Config
+from bot.mail.oauth2 import TokenError, XOAuth2Responder, password_refused_advice, token_source, xoauth2
 from bot.store.private import FILE_MODE, private_dir
+
+log = logging.getLogger(__name__)
 
 
 class TemporaryFailure(Exception):
@@ -44,6 +49,10 @@ def _classify(code: int, text: str) -> Exception:
     return (PermanentFailure if 500 <= code < 600 else TemporaryFailure)(f"{code} {text}".strip())
 
 
+def _text(exc: smtplib.SMTPResponseException) -> str:
+    return exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+
+
 class _SmtpConnection:
     def __init__(self, client: smtplib.SMTP):
         self.client = client
@@ -63,7 +72,10 @@ class _SmtpConnection:
             text = "; ".join(f"{addr}: {code} {msg!r}" for addr, (code, msg) in exc.recipients.items())
             raise (PermanentFailure if all(c >= 500 for c in codes) else TemporaryFailure)(text) from None
         except smtplib.SMTPResponseException as exc:
-            message = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            message = _text(exc)
+            if advice := password_refused_advice("serveur d'envoi", message):
+                # The server's policy, not this mail's fault: every mail waits for the new set-up.
+                raise TemporaryFailure(advice, connection_lost=True) from None
             raise _classify(exc.smtp_code, message) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}", connection_lost=True) from None
@@ -73,10 +85,12 @@ class _SmtpConnection:
 
 class SmtpTransport:
     def __init__(self, host: str, port: int, security: str = "starttls", username: str | None = None,
-                 password: str | None = None, timeout: float = 30, ca_file: Path | None = None):
+                 password: str | None = None, timeout: float = 30, ca_file: Path | None = None,
+                 oauth2: OAuth2Config | None = None):
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
         self.ca_file = ca_file
+        self.oauth2 = oauth2  # XOAUTH2 with that block's tokens, as `username`
 
     def _context(self) -> ssl.SSLContext:
         # Certificates are always verified; ca_file replaces the system CAs (a private CA).
@@ -91,10 +105,13 @@ class SmtpTransport:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
                     client.starttls(context=self._context())
-            if self.username and self.password:
+            if self.oauth2 is not None:
+                self._xoauth2(client)
+            elif self.username and self.password:
                 client.login(self.username, self.password)
         except smtplib.SMTPResponseException as exc:
-            raise TemporaryFailure(f"SMTP connection: {exc.smtp_code}", connection_lost=True) from None
+            advice = password_refused_advice("serveur d'envoi", f"{exc.smtp_code} {_text(exc)}")
+            raise TemporaryFailure(advice or f"SMTP connection: {exc.smtp_code}", connection_lost=True) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TemporaryFailure(f"SMTP connection: {type(exc).__name__}: {exc}", connection_lost=True) from None
         try:
@@ -102,6 +119,29 @@ class SmtpTransport:
         finally:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.quit()
+
+
+    def _xoauth2(self, client: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2; a token refused is renewed once (it may have expired early)."""
+        tokens = token_source(self.oauth2)
+        client.ehlo_or_helo_if_needed()
+        for attempt in (1, 2):
+            try:
+                token = tokens.token(self.username)
+            except TokenError as exc:
+                raise TemporaryFailure(f"serveur d'envoi : {exc}", connection_lost=True) from None
+            try:
+                client.auth("XOAUTH2", XOAuth2Responder(xoauth2(self.username, token)), initial_response_ok=True)
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                tokens.invalidate(self.username, token)
+                if attempt == 2:
+                    raise TemporaryFailure(
+                        f"serveur d'envoi : le serveur SMTP refuse le jeton de « {self.oauth2.name} » "
+                        f"({exc.smtp_code} {_text(exc)[:200]}) ; vérifiez que l'application a le droit "
+                        "SMTP.SendAsApp (ou la délégation Google) sur la boîte, et que [smtp] username est "
+                        "bien son adresse.", connection_lost=True) from None
+                log.info("SMTP: token refused, renewed")
 
 
 class _MaildirConnection:
@@ -139,4 +179,4 @@ def transport_from_config(smtp) -> Transport:
     if smtp.transport == "maildir":
         return MaildirTransport(smtp.path)
     return SmtpTransport(smtp.host, smtp.port, smtp.security, smtp.username, smtp.password, smtp.timeout,
-                         smtp.ca_file)
+                         smtp.ca_file, smtp.oauth2)
