@@ -361,6 +361,7 @@ class Intake:
             status="nouveau", mailbox=target.name, coordinators=list(target.coordinators),
             porteur_email=(self.sender or "")[:320] or None, created_at=self.now, updated_at=self.now,
             known_addresses=first_known(self.message.from_addr, json_value(result.fields)),
+            versions=[],  # known to be empty: never loaded from the database
         )
         if self.sender and self.sender != self.message.from_addr:
             dossier.known_addresses = with_version(dossier.known_addresses, self.sender, {})
