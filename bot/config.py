@@ -300,6 +300,7 @@ def _check_daily_time(value: str) -> str | None:
 # --------------------------------------------------------------------------- the schema, as data
 
 STR, INT, NUMBER, STR_LIST, PATH, DATE = "str", "int", "number", "str_list", "path", "date"
+BOOL = "bool"
 
 _TYPE_NAMES = {
     STR: "une chaîne de caractères est attendue",
@@ -308,6 +309,7 @@ _TYPE_NAMES = {
     NUMBER: "un nombre est attendu",
     STR_LIST: "une liste de chaînes de caractères est attendue",
     DATE: "une date AAAA-MM-JJ est attendue",
+    BOOL: "true ou false est attendu",
 }
 
 
@@ -382,12 +384,22 @@ SCHEMA: dict[str, Section] = {
         "move_to": Key(STR),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
         "ca_file": Key(PATH),
+        # The contact block at the end of the mails of this mailbox's dossiers (coordinators.md).
+        "signature": Key(STR, default="", allow_empty=True),
     }),
     "avis": Section({
         "ien": Key(STR_LIST, required=True, check=_check_emails),
         "reply_mailbox": Key(STR, required=True),
         "reminder_days": Key(INT, default=7, check=_at_least(1)),
         "authserv_id": Key(STR, default="", allow_empty=True, check=_check_authserv_id),  # old name
+        # The IEN's comment is an internal opinion: the porteur is told it only when true.
+        "comment_to_porteur": Key(BOOL, default=False),
+    }),
+    "coordination": Section(required=False, keys={
+        # More coordinators (the Préfecture's pilot): digests of every dossier, commands by mail.
+        "extra": Key(STR_LIST, default=(), allow_empty=True, check=_check_emails),
+        # Letters that follow a coordinator's command wait this long: ANNULER cancels them.
+        "undo_minutes": Key(INT, default=30, check=_at_least(0)),
     }),
     "schedule": Section(required=False, keys={
         "poll_seconds": Key(INT, default=120, check=_at_least(1)),
@@ -457,6 +469,7 @@ class MailboxConfig:
     move_to: str | None = None
     timeout: float = 30
     ca_file: Path | None = None
+    signature: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -464,6 +477,13 @@ class AvisConfig:
     ien: tuple[str, ...]
     reply_mailbox: str
     reminder_days: int = 7
+    comment_to_porteur: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoordinationConfig:
+    extra: tuple[str, ...] = ()
+    undo_minutes: int = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -512,6 +532,7 @@ class Config:
     limits: LimitsConfig
     path: Path  # the configuration file itself (absolute)
     outbox: OutboxConfig = OutboxConfig()
+    coordination: CoordinationConfig = CoordinationConfig()
     # What works but should be changed (a password in the file…): one French line
     # each, naming the file and the key; shown once by the command that loaded it.
     warnings: tuple[str, ...] = ()
@@ -533,6 +554,12 @@ class Config:
     def mailbox_for_porteur_type(self, porteur_type: str | None) -> MailboxConfig | None:
         """The mailbox meant for that type of porteur, or None if no mailbox lists it."""
         return next((m for m in self.mailboxes if porteur_type in m.porteur_types), None)
+
+    @property
+    def coordinator_addresses(self) -> tuple[str, ...]:
+        """Every coordinator: those of the mailboxes, then `[coordination] extra` (coordinators.md)."""
+        every = [c for m in self.mailboxes for c in m.coordinators] + list(self.coordination.extra)
+        return tuple(dict.fromkeys(a.lower() for a in every))
 
     @property
     def avis_reply_mailbox(self) -> MailboxConfig:
@@ -647,6 +674,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
         schedule=ScheduleConfig(**_section(data.get("schedule", {}), "schedule", base)),
         limits=LimitsConfig(**_section(data.get("limits", {}), "limits", base)),
         outbox=OutboxConfig(**_tuples(_section(data.get("outbox", {}), "outbox", base))),
+        coordination=CoordinationConfig(**_tuples(_section(data.get("coordination", {}), "coordination", base))),
         path=config_file,
     )
 
@@ -719,6 +747,8 @@ def _has_type(value: Any, type_: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if type_ == NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if type_ == BOOL:
+        return isinstance(value, bool)
     if type_ == STR_LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if type_ == DATE:  # "2026-12-01" or a TOML date 2026-12-01

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier import avis, bilans
+from bot.dossier import avis, bilans, coordination
 from bot.dossier.references import find_references, format_reference
 from bot.dossier.relevance import Candidate, about_the_call, first_lines, load_call_words
 from bot.dossier.trust import another_project, answer_address, first_known, is_known, with_version
@@ -204,6 +204,9 @@ class Intake:
         if (change := self._confirmation_answered()) is not None:
             return "confirmation", self._settle(change)
         fiches = [f for f in self.files if f.is_fiche]
+        # A coordinator's commands (or someone else's, refused): bot/dossier/coordination.py.
+        if (routed := coordination.route(self, bool(fiches), bool(self.files))) is not None:
+            return routed
         referred = self.referred
         if fiches:
             return ("version_corrigee" if referred else "depot"), self._file_fiches(fiches, referred)
@@ -255,6 +258,8 @@ class Intake:
         refers_to_us = bool(find_references(message.subject, self.cfg.bot.reference_prefix)) or self._answers_us()
         status_request = any(_STATUS_REQUEST.match(line or "") for line in (message.subject, _first_line(message)))
         if refers_to_us or status_request:
+            return True
+        if coordination.is_coordinator(self.cfg, message.from_addr) and coordination.has_commands(message, self.cfg):
             return True
         if not message.attachments:
             return False
