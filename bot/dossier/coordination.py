@@ -69,7 +69,8 @@ def _read(message: Incoming, prefix: str) -> list[Command | Problem]:
         subject = (message.subject or "").strip()
         while subject[:3].lower() in ("re:", "tr:") or subject[:4].lower() == "fwd:":
             subject = subject.split(":", 1)[1].strip()
-        items = commands.parse(subject, prefix)
+        vocab = commands.load_vocabulary()
+        items = [i for i in commands.parse(subject, prefix) if i.verb in vocab.needs_reference]
     return items
 
 
