@@ -280,3 +280,62 @@ def test_the_extra_coordinator_gets_digests_of_every_dossier(bot):
     assert "CE-2026-0001" in text(pilot) and "CE-2026-0002" in text(pilot)
     assert [r for r in bot.outbox() if r.kind == "digest" and r.recipients == ["pilote@pas-de-calais.gouv.fr"]]
     assert Outbox  # the model the assertions read
+
+
+# -- the CLI equivalents (cli.md) ------------------------------------------------------------
+def cli(bot, *args):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    return CliRunner().invoke(main, ["--config", str(bot.rt.cfg.path), *args],
+                              env={"TEST_EN_PASSWORD": bot.en.password, "TEST_VILLE_PASSWORD": bot.ville.password})
+
+
+def test_decide_says_when_the_letter_leaves_and_undo_cancels_it(bot):
+    reference = filed(bot)
+    result = cli(bot, "decide", reference, "accepte", "--montant", "2 000")
+    assert result.exit_code == 0, result.output
+    out = result.output.replace("\u202f", " ").replace("\u00a0", " ")
+    assert f"Dossier {reference} accepté, 2 000,00 € accordés. Courrier au porteur : il partira le" in out
+    assert f"citebot undo {reference}" in out
+    result = cli(bot, "undo", reference)
+    assert result.exit_code == 0 and "annulé, de nouveau « prêt pour la troïka »" in result.output
+    assert statuses(bot) == ["pret_troika"]
+    assert cli(bot, "undo", reference).exit_code == 1  # nothing left to cancel
+
+
+def test_close_reopen_and_avis_from_the_cli(bot):
+    reference = filed(bot)
+    assert cli(bot, "reopen", reference).exit_code == 1  # nothing to reopen
+    result = cli(bot, "close", reference, "--motif", "Projet abandonné")
+    assert result.exit_code == 0 and "classé sans suite" in result.output, result.output
+    assert statuses(bot) == ["sans_suite"]
+    assert cli(bot, "avis", reference, "favorable").exit_code == 1  # closed: reopen first
+    assert cli(bot, "close", reference).exit_code == 1
+    result = cli(bot, "reopen", reference)
+    assert result.exit_code == 0 and "Aucun courrier au porteur" in result.output, result.output
+    result = cli(bot, "avis", reference, "defavorable", "--commentaire", "Hors temps scolaire")
+    assert result.exit_code == 0 and "avis défavorable enregistré" in result.output, result.output
+    assert statuses(bot) == ["avis_defavorable"]
+
+
+def test_a_letter_that_has_left_cannot_be_undone(bot):
+    reference = filed(bot)
+    cli(bot, "decide", reference, "refuse")
+    with later(31):
+        bot.poll()
+        result = cli(bot, "undo", reference)
+    assert result.exit_code == 1 and "déjà parti" in result.output
+    assert len(sent_of(bot, "decision_refus")) == 1
+
+
+def test_dossiers_show_without_json_shows_fields_avis_decision_and_bilans(bot):
+    reference = filed(bot)
+    cli(bot, "decide", reference, "accepte", "--commentaire", "Bravo")
+    out = cli(bot, "dossiers", "show", reference).output.replace("\u202f", " ").replace("\u00a0", " ")
+    for expected in ("Intitulé", "Montant sollicité : 3 000,00 €", "Avis de l'IEN : —",
+                     "Décision : accepté le", "3 000,00 € accordés", "Commentaire : Bravo",
+                     "bilan de mi-parcours 2026, attendu le 31/12/2026 : pas encore reçu", "Versions :",
+                     "Courriels :", "Historique :"):
+        assert expected in out, expected
