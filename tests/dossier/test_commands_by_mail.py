@@ -84,7 +84,7 @@ def test_a_reply_to_the_digest_applies_each_line_answers_once_and_holds_the_lett
     [answer] = sent_of(bot, "commandes_resultat")
     assert answer["To"] == "l.marcq@lievin.fr" and answer["Reply-To"] == "l.marcq@lievin.fr"
     body = text(answer)
-    assert f"accepté, 2 500,00 € accordés ; courrier au porteur à" in body
+    assert "accepté, 2 500,00 € accordés ; courrier au porteur à" in body
     assert f"{second} refusé ; courrier au porteur à" in body
     assert "refusé : aucun dossier ne porte la référence CE-2026-0099" in body
     assert "Les courriers aux porteurs partiront à" in body and "ANNULER" in body
@@ -183,7 +183,6 @@ def test_commands_that_our_server_does_not_authenticate_change_nothing(tmp_path,
 
 # -- the other commands ---------------------------------------------------------------------
 def _command(bot, body, sender=LAURENCE):
-    replied = bot.sent()[-1]["Message-ID"] if bot.sent() else digest_id(bot)
     mine = [m for m in bot.sent() if m["To"] == sender.split("<")[1].rstrip(">")]
     replied = mine[-1]["Message-ID"] if mine else digest_id(bot, sender.split("<")[1].rstrip(">"))
     bot.deliver(mail(sender=sender, subject="RE: Point", in_reply_to=replied, body=body),
@@ -196,7 +195,7 @@ def _command(bot, body, sender=LAURENCE):
 def test_avis_favorable_by_a_coordinator_makes_the_dossier_ready_and_stops_the_reminders(
         tmp_path, dovecot, smtp_sink, monkeypatch, to_porteur):
     bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, limit=50,
-                   extra=f"[coordination]\nundo_minutes = 0\n" if not to_porteur else "")
+                   extra="[coordination]\nundo_minutes = 0\n" if not to_porteur else "")
     if to_porteur:  # the [avis] table is the harness's: its key goes in through the config file
         path = bot.rt.cfg.path
         path.write_text(path.read_text().replace('reply_mailbox = "education_nationale"',
