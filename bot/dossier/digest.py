@@ -19,7 +19,7 @@ from bot.dossier import bilans
 from bot.dossier.context import Context
 from bot.dossier.views import STATUS_LABELS
 from bot.form.values import format_amount
-from bot.mail.compose import Mail
+from bot.mail.compose import Attachment, Mail
 from bot.mail.outbox import enqueue
 from bot.rules import Rules
 from bot.store.models import DigestState, Dossier, Event, InboundMessage, PendingChange
@@ -234,6 +234,7 @@ def queue_digest(session: Session, cfg: Config, rules: Rules, coordinator: str, 
     sections = [{"title": TITLES[name], "rows": rows} for name, rows in digest.sections.items() if rows]
     row = enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
                                 reply_to=_reply_mailbox(cfg, coordinator), in_reply_to=in_reply_to,
+                                attachments=_one_fiche(session, cfg, digest),
                                 references=(in_reply_to,) if in_reply_to else (),
                                 context={"today": today, "since": None if state is None else state.last_sent_at,
                                          "sections": sections, "bot_name": cfg.bot.name,
@@ -245,6 +246,20 @@ def queue_digest(session: Session, cfg: Config, rules: Rules, coordinator: str, 
     else:
         state.last_sent_at = now
     return row is not None
+
+
+def _one_fiche(session: Session, cfg: Config, digest: Digest) -> tuple[Attachment, ...]:
+    """The fiche, when the digest is about one dossier only (coordinators.md)."""
+    references = {r["reference"] for rows in digest.sections.values() for r in rows
+                  if not r["reference"].startswith("boîte ")}
+    if len(references) != 1:
+        return ()
+    dossier = session.scalar(select(Dossier).where(Dossier.reference == references.pop()))
+    document = dossier.current.document if dossier is not None and dossier.current else None
+    path = cfg.bot.data_dir / document.stored_name if document is not None and document.stored_name else None
+    if path is None or not path.is_file():
+        return ()
+    return (Attachment(f"{dossier.reference} - {document.original_name}", path.read_bytes()),)
 
 
 def _reply_mailbox(cfg: Config, coordinator: str) -> str:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
+# Decided or closed: a new version is recorded, the status stands (the acknowledgement says so).
+SETTLED = {"accepte": "accepté", "refuse": "refusé", "sans_suite": "classé sans suite"}
 # Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux", "confirmation_attendue",
                    "statut_indisponible", "fichier_deja_recu")
@@ -392,6 +394,12 @@ class Intake:
         dossier.updated_at = self.now
         if self.sender:
             self.reply(self._acknowledgement(dossier, number, result), dossier)
+        if dossier.status in SETTLED:  # the decision stands: the coordinators are told (coordinators.md)
+            avis.note_coordinators(self.session, self.cfg, dossier, "Nouvelle version d'un dossier déjà "
+                                   + ("classé" if dossier.status == "sans_suite" else "décidé"),
+                                   f"Le porteur a envoyé la version {number} de sa fiche alors que le dossier est "
+                                   f"« {SETTLED[dossier.status]} ». Ce statut reste enregistré ; pour réexaminer le "
+                                   f"dossier, répondez ROUVRIR {dossier.reference}.")
         if result.valid and self._needs_avis(result):
             self.session.flush()
             avis.new_version_sent(self.session, self.cfg, self.rules, dossier)
@@ -443,6 +451,7 @@ class Intake:
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
                 "left_over": self.left_over, "fiches_per_message": self.cfg.limits.fiches_per_message,
+                "settled": SETTLED.get(dossier.status),
             },
         )
 

@@ -338,3 +338,33 @@ def test_dossiers_show_without_json_shows_fields_avis_decision_and_bilans(bot):
                      "bilan de mi-parcours 2026, attendu le 31/12/2026 : pas encore reçu", "Versions :",
                      "Courriels :", "Historique :"):
         assert expected in out, expected
+
+
+def test_a_new_version_of_a_refused_dossier_is_acknowledged_honestly_and_the_coordinators_told(bot):
+    reference = filed(bot)
+    cli(bot, "decide", reference, "refuse")
+    bot.deliver(mail(subject=f"Fiche corrigée {reference}",
+                     attachments=[("v2.docx", fiche_bytes(nb_beneficiaires="52"))]))
+    bot.poll()
+    assert statuses(bot) == ["refuse"]
+    ack = sent_of(bot, "accuse_reception")[-1]
+    assert "Votre dossier a déjà été refusé" in text(ack) and "examiné par la troïka" not in text(ack)
+    [note] = sent_of(bot, "note_coordinateurs")
+    assert f"ROUVRIR {reference}" in text(note) and note["Reply-To"] == "l.marcq@lievin.fr"
+    assert [p.get_filename() for p in note.iter_attachments()] == [f"{reference} - v2.docx"]
+
+
+def test_the_digest_has_reply_to_the_commands_the_amounts_and_the_fiche_of_its_one_dossier(bot):
+    reference = filed(bot)
+    bot.deliver(mail(subject=f"Question sur {reference}", body="Quand aurons-nous la réponse ?"))
+    bot.poll()
+    send_digests(bot.rt, clock.today())
+    bot.poll()
+    digest = [m for m in sent_of(bot, "digest") if m["To"] == "l.marcq@lievin.fr"][0]
+    assert "MESSAGES DES PORTEURS RATTACHÉS À UN DOSSIER" in text(digest)
+    assert f"« Question sur {reference} »" in text(digest)
+    assert digest["Reply-To"] == "l.marcq@lievin.fr"
+    body = text(digest)
+    assert "PRÊTS POUR LA TROÏKA" in body and "3 000,00 € sollicités" in body
+    assert body.index("POUR AGIR, RÉPONDEZ") > body.index("PRÊTS POUR LA TROÏKA")
+    assert [p.get_filename() for p in digest.iter_attachments()] == [f"{reference} - f.docx"]
