@@ -87,7 +87,7 @@ def test_a_reply_to_the_digest_applies_each_line_answers_once_and_holds_the_lett
     assert "accepté, 2 500,00 € accordés ; courrier au porteur à" in body
     assert f"{second} refusé ; courrier au porteur à" in body
     assert "refusé : aucun dossier ne porte la référence CE-2026-0099" in body
-    assert "Les courriers aux porteurs partiront à" in body and "ANNULER" in body
+    assert "Les courriers aux porteurs partiront le" in body and "ANNULER" in body
     assert sent_of(bot, "decision_acceptee") == [] and sent_of(bot, "decision_refus") == []
     with later(31):
         bot.poll()
