@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -240,7 +240,12 @@ def undo(session: Session, cfg: Config, rules: Rules, reference: str) -> Done:
         raise Refused(f"trop tard pour annuler la dernière commande sur {dossier.reference} : "
                       + ("son courrier est déjà parti" if gone else "le délai d'annulation est passé"))
     for row in letters:
-        row.status = "cancelled"
+        # Conditional: a sender that claimed the mail meanwhile wins, and the undo is refused.
+        taken = session.execute(update(Outbox).where(Outbox.id == row.id, Outbox.status.in_(("pending", "held")))
+                                .values(status="cancelled").execution_options(synchronize_session="fetch"))
+        if taken.rowcount != 1:
+            raise Refused(f"trop tard pour annuler la dernière commande sur {dossier.reference} : son courrier "
+                          "est en cours d'envoi")
         session.add(Event(dossier=dossier, at=clock.now(), kind="courriel_annule", detail={"outbox_id": row.id}))
     _restore(session, dossier, command.before)
     command.status = "annulee"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier import actions, commands, export, views
+from bot.dossier import actions, commands, export, trust, views
 from bot.dossier.avis import unauthenticated
 from bot.dossier.commands import Command, Problem
 from bot.dossier.digest import queue_digest
@@ -54,7 +54,7 @@ class Message(Protocol):
 
 def is_coordinator(cfg: Config, address: str | None) -> bool:
     key = address_key(address)
-    return bool(key) and key in {address_key(a) for a in cfg.coordinator_addresses}
+    return bool(key) and key in trust.coordinators(cfg)
 
 
 def _ids(message: Incoming) -> list[str]:

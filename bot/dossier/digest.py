@@ -49,7 +49,7 @@ NEWS = ("nouveaux", "repris", "a_confirmer", "non_envoyes", "versions", "avis_re
         "questions", "commandes_refusees", "incompris")
 TITLES = {
     "nouveaux": "Nouveaux dossiers",
-    "repris": "Fiches reprises dans les anciens messages (citebot backfill)",
+    "repris": "Fiches reprises dans les anciens messages (reprise demandée par l'exploitant)",
     "a_confirmer": "Fiches et bilans d'une adresse inconnue du dossier, en attente de la confirmation du porteur",
     "non_envoyes": "Courriels non envoyés (adresse écartée ou limite quotidienne atteinte)",
     "versions": "Nouvelles versions (ce qui a changé)",

@@ -48,13 +48,13 @@ EVENT_LABELS = {
     "reponse_non_envoyee": "réponse au porteur non envoyée (reprise des anciens messages)",
     "purge": "données personnelles effacées (durée de conservation échue)",
     "classement": "dossier classé sans suite par la coordination", "reouverture": "dossier rouvert par la coordination",
-    "commande_annulee": "commande de la coordination annulée (ANNULER ou citebot undo)",
+    "commande_annulee": "commande de la coordination annulée (ANNULER)",
 }
 
 AVIS_LABELS = {"demande": "demandé, en attente", "favorable": "favorable", "defavorable": "défavorable"}
 BILAN_LABELS = {"mi_parcours": "bilan de mi-parcours", "definitif": "bilan définitif"}
 MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec de l'envoi",
-               "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
+               "held": "retenu jusqu'à sa libération", "cancelled": "annulé"}
 
 
 def iso(value: datetime | None) -> str | None:

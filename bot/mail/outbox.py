@@ -129,7 +129,7 @@ def _over_daily_limit(session: Session, address: str, cfg: Config) -> bool:
     kinds together; `+tag` and case variants are one address; coordinators and the IEN
     are never limited (security.md)."""
     key = address_key(address)
-    exempt = {address_key(a) for m in cfg.mailboxes for a in m.coordinators} | {address_key(a) for a in cfg.avis.ien}
+    exempt = {address_key(a) for a in cfg.coordinator_addresses} | {address_key(a) for a in cfg.avis.ien}
     if key in exempt:
         return False
     day_start = datetime.combine(clock.today(), time(0), clock.PARIS)

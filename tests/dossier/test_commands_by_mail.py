@@ -368,3 +368,16 @@ def test_the_digest_has_reply_to_the_commands_the_amounts_and_the_fiche_of_its_o
     assert "PRÊTS POUR LA TROÏKA" in body and "3 000,00 € sollicités" in body
     assert body.index("POUR AGIR, RÉPONDEZ") > body.index("PRÊTS POUR LA TROÏKA")
     assert [p.get_filename() for p in digest.iter_attachments()] == [f"{reference} - f.docx"]
+
+
+def test_every_template_ends_with_the_signature_block_and_names_no_command_line():
+    from bot.paths import templates_dir
+
+    bodies = sorted(templates_dir().glob("*/body.txt"))
+    assert len(bodies) >= 25
+    for body in bodies:
+        source = body.read_text(encoding="utf-8")
+        assert "citebot " not in source, body
+        assert source.strip().splitlines()[-1] == '{% include "_signature.txt" %}', body
+    for partial in ("_signature.txt", "_commandes.txt"):
+        assert "citebot " not in (templates_dir() / partial).read_text(encoding="utf-8")
