@@ -117,7 +117,7 @@ def _amount_text(head: str, reference_words: int) -> str:
             dropped += len(words(token))
             continue
         out.append(token)
-    return " ".join(out)
+    return " ".join(out).lstrip(":").strip()  # « ACCEPTÉ CE-2026-0007 : 2 500 € »
 
 
 def read_line(line: str, prefix: str, vocab: Vocabulary) -> Command | Problem | None:

@@ -97,11 +97,13 @@ def route(intake: Message, has_fiche: bool, has_attachments: bool) -> tuple[str,
         if any(item.verb in vocab.changes for item in items):
             return CLASSIFICATION, _refuse(intake, items, "l'expéditeur n'est pas un coordinateur")
         return None
-    if not items and has_attachments:
+    replied = session.scalars(select(Outbox).where(Outbox.message_id.in_(ids))).all() if ids else []
+    if not items and (has_attachments or (intake.mailbox.mode == "personnel" and not replied)):
+        # Without a command: a coordinator's own mail in their own inbox (a copy to themselves
+        # naming a dossier) is not a question to us; what they forward with files is filed.
         return None
     if reason := unauthenticated(message, cfg.bot.authserv_id):
         return CLASSIFICATION, _refuse(intake, items, reason)
-    replied = session.scalars(select(Outbox).where(Outbox.message_id.in_(ids))).all() if ids else []
     sender = address_key(message.from_addr)
     if replied and not any(sender in {address_key(a) for a in r.recipients} for r in replied):
         return CLASSIFICATION, _refuse(intake, items, "réponse à un courriel qui n'avait pas été envoyé à cette adresse")

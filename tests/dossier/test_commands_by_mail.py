@@ -60,6 +60,8 @@ def statuses(bot):
 
 # -- the parser -----------------------------------------------------------------------
 def test_the_parser_reads_each_command_line_and_names_what_it_cannot_read():
+    assert parse("Refusés ce 2026 3", "CE")[0].reference == "CE-2026-0003"
+    assert str(parse("ACCEPTÉ CE-2026-0007 : 1 800,50 €", "CE")[0].amount) == "1800.50"
     items = parse("Bonjour,\nACCEPTÉ CE-2026-0007 2 500 € — bravo\nrefusé ce 2026 7.\nAccepte 2026-0007\n"
                   "ACCEPTÉ CE-2026-0007 deux mille\nLISTE PRÊTS\nPoint de vue\nAIDE\nMerci", "CE")
     assert [type(i) for i in items] == [Command, Command, Command, Problem, Command, Command]
@@ -381,3 +383,21 @@ def test_every_template_ends_with_the_signature_block_and_names_no_command_line(
         assert source.strip().splitlines()[-1] == '{% include "_signature.txt" %}', body
     for partial in ("_signature.txt", "_commandes.txt"):
         assert "citebot " not in (templates_dir() / partial).read_text(encoding="utf-8")
+
+
+def test_in_a_personnel_inbox_a_coordinator_s_commands_are_read_and_their_other_mail_left_alone(
+        tmp_path, dovecot, smtp_sink, monkeypatch):
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, limit=50, mode="personnel",
+                   extra="[coordination]\nundo_minutes = 0")
+    reference = filed(bot)
+    bot.deliver(mail(sender=LAURENCE, subject=f"Copie : message au porteur {reference}",
+                     body="Bonjour Camille, je vous rappelle demain."))
+    bot.deliver(mail(sender=LAURENCE, subject="Décisions", body=f"SANS SUITE {reference} — abandon"))
+    bot.poll()
+    assert sent_of(bot, "commandes_resultat") == []  # no help for her own copy
+    [question] = sent_of(bot, "commandes_a_confirmer")
+    bot.deliver(mail(sender=LAURENCE, subject="RE: Confirmez-vous", in_reply_to=question["Message-ID"],
+                     body="oui, je confirme"))
+    bot.poll()
+    assert statuses(bot) == ["sans_suite"]
+    assert len(sent_of(bot, "dossier_classe")) == 1

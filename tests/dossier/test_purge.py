@@ -38,7 +38,9 @@ LECTURE = ("karim.benali@ac-lille.fr", "Karim Benali", "Lire ensemble en CP", "Ã
 
 @pytest.fixture
 def bot(tmp_path, dovecot, smtp_sink, monkeypatch):
-    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, en_mode="personnel")
+    # The letters leave at once (no undo window): the tests count what was sent.
+    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, en_mode="personnel",
+                    extra="[coordination]\nundo_minutes = 0")
 
 
 @contextlib.contextmanager
