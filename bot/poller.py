@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
+from bot.dossier.intake import LEFT_ALONE, Backfill, Intake, read_files
 from bot.mail.outbox import SendReport, send_pending
 from bot.mail.parse import Incoming, parse_message
 from bot.mail.redact import without_addresses
@@ -28,6 +28,7 @@ from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
 from bot.store import files as stored_files
+from bot.store.db import close_unsynced, unsynced
 from bot.store.models import InboundMessage, MailboxCursor
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,11 @@ class _OutboxDrainer(threading.Thread):
         super().__init__(name="outbox", daemon=True)
         self.rt, self.done, self.error = rt, threading.Event(), None
         self.total = SendReport()
+        # Between the poll's commits (FULL), which make these durable too (bot.store.db.unsynced).
+        self.sessions = unsynced(rt.sessions)
 
-    def _send(self) -> SendReport:
-        sent = send_pending(self.rt.sessions, self.rt.transport, self.rt.cfg)
+    def _send(self, sessions: sessionmaker[Session] | None = None) -> SendReport:
+        sent = send_pending(sessions or self.sessions, self.rt.transport, self.rt.cfg)
         for name in ("sent", "retrying", "failed"):
             setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
         self.total.unreachable |= sent.unreachable
@@ -123,10 +126,11 @@ class _OutboxDrainer(threading.Thread):
     def finish(self) -> SendReport:
         self.done.set()
         self.join()
+        close_unsynced(self.sessions, self.rt.sessions)
         if self.error is not None:
             raise self.error
         if not self.total.unreachable:
-            self._send()  # what the last messages queued
+            self._send(self.rt.sessions)  # what the last messages queued
         return self.total
 
 
@@ -270,10 +274,14 @@ def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, dig
             session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
             return False, _left_alone(session, same)
         message = read()
+        # Its documents are read before anything is written: the database's write lock is then
+        # held while the outcome is recorded, not while Word files are parsed (the outbox, on
+        # another connection, records what it sends meanwhile). A robot's are never needed.
+        files = read_files(message, rt.rules) if message.attachments and not message.auto else []
         inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()
-        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill)
+        intake = Intake(rt.cfg, rt.rules, session, mailbox, inbound, message, backfill=backfill, files=files)
         inbound.classification, inbound.outcome = handle(intake)
         private = inbound.outcome == LEFT_ALONE
         if not private:

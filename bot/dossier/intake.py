@@ -99,7 +99,8 @@ def read_files(message: Incoming, rules: Rules) -> list[File]:
     for att in message.attachments:
         data = att.data
         word_like = data[:2] == b"PK" or data[:8] == OLE_MAGIC or att.filename.lower().endswith(WORD_SUFFIXES)
-        result = check_bytes(data, rules) if word_like and not att.too_large else None
+        # A container we could not open (an encrypted .zip…) is not a Word file that failed.
+        result = check_bytes(data, rules) if word_like and not (att.too_large or att.unopened) else None
         files.append(File(att, stored_files.sha256(data), result))
     return files
 
@@ -265,7 +266,7 @@ class Intake:
             return True
         if not message.attachments:
             return False
-        self.files = read_files(message, self.rules)
+        self.files = self.files or read_files(message, self.rules)
         candidates = [Candidate(f.attachment.filename, f.is_fiche, f.is_failed_word) for f in self.files]
         return about_the_call(subject=message.subject, text=message.text or "", files=candidates,
                               refers_to_us=False, status_request=False) is not None
@@ -451,7 +452,7 @@ class Intake:
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
                 "left_over": self.left_over, "fiches_per_message": self.cfg.limits.fiches_per_message,
-                "settled": SETTLED.get(dossier.status),
+                "settled": SETTLED.get(dossier.status), "unopened": self._unopened(),
             },
         )
 
@@ -623,8 +624,14 @@ class Intake:
             return "limite_atteinte"
         queued = self.reply(Mail(kind=kind, to=(self.sender,), reply_to=self.mailbox.address,
                                  attachments=(self._blank_form(),), **self.threading(),
-                                 context={"subject": self.message.subject, "bot_name": self.cfg.bot.name, **context}))
+                                 context={"subject": self.message.subject, "bot_name": self.cfg.bot.name,
+                                          "unopened": self._unopened(), **context}))
         return "reponse_envoyee" if queued else NOBODY_TO_ANSWER
+
+    def _unopened(self) -> list[dict]:
+        """The winmail.dat, .msg and .zip we could not open: the answer says what to send instead."""
+        return [{"name": a.filename, "reason": a.unopened, "container": a.container}
+                for a in self.message.attachments if a.unopened]
 
 
 def waiting(session: Session, dossier: Dossier) -> list[PendingChange]:

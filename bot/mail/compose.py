@@ -17,9 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from functools import cache
 
 import jinja2
@@ -29,7 +27,7 @@ from babel.numbers import format_decimal
 
 from bot.clock import PARIS
 from bot.form.values import format_amount
-from bot.mail import safe_text
+from bot.mail import mime, safe_text
 from bot.mail.safe_text import MAX_HEADER_CHARS, SUBJECT_FIELD_CHARS
 from bot.paths import templates_dir
 
@@ -140,33 +138,31 @@ def _references(ids: tuple[str, ...]) -> list[str]:
     return usable if len(usable) <= MAX_REFERENCES else [usable[0], *usable[-(MAX_REFERENCES - 1):]]
 
 
-def build(mail: Mail, *, from_name: str, from_address: str, message_id: str, date: datetime) -> EmailMessage:
+@dataclass(frozen=True)
+class Built:
+    subject: str
+    raw: bytes  # the message as sent, CRLF
+    utf8: bool  # an address with accents: sent through SMTPUTF8 (RFC 6531)
+
+
+def build(mail: Mail, *, from_name: str, from_address: str, message_id: str, date: datetime) -> Built:
     subject, body, html = render(mail.kind, mail.context)
-    msg = EmailMessage()
-    msg["From"] = Address(display_name=_header(from_name), addr_spec=from_address)
-    msg["To"] = ", ".join(mail.to)
+    utf8 = not all(address.isascii() for address in (*mail.to, *mail.cc))
+    headers = [("From", formataddr((_header(from_name), from_address), charset="utf-8")),
+               ("To", mime.addresses(mail.to))]
     if mail.cc:
-        msg["Cc"] = ", ".join(mail.cc)
+        headers.append(("Cc", mime.addresses(mail.cc)))
     if mail.reply_to:
-        msg["Reply-To"] = mail.reply_to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
+        headers.append(("Reply-To", mime.addresses([mail.reply_to])))
+    headers += [("Subject", subject), ("Date", format_datetime(date)), ("Message-ID", message_id)]
     if mail.in_reply_to and _usable_id(mail.in_reply_to):
-        msg["In-Reply-To"] = mail.in_reply_to
+        headers.append(("In-Reply-To", mail.in_reply_to))
     if references := _references(mail.references):
-        msg["References"] = " ".join(references)
+        headers.append(("References", " ".join(references)))
     # Loop prevention: tell other robots (RFC 3834) and Exchange not to answer.
-    msg["Auto-Submitted"] = mail.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Citebot-Kind"] = mail.kind
-    for name, value in mail.headers.items():
-        msg[name] = _header(value)
-    msg.set_content(body)
-    if html:
-        msg.add_alternative(html, subtype="html")
-    for attachment in mail.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        msg.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
-                           filename=safe_text.filename(attachment.filename))
-    return msg
+    headers += [("Auto-Submitted", mail.auto_submitted), ("X-Auto-Response-Suppress", "All"),
+                ("X-Citebot-Kind", mail.kind)]
+    headers += [(name, _header(value)) for name, value in mail.headers.items()]
+    parts = [mime.Part("text/plain", body)] + ([mime.Part("text/html", html)] if html else [])
+    files = [mime.Part(a.content_type, a.data, safe_text.filename(a.filename)) for a in mail.attachments]
+    return Built(subject=subject, raw=mime.message(headers, parts, files, utf8=utf8), utf8=utf8)

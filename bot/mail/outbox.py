@@ -17,7 +17,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from email import policy
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -77,14 +76,13 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
                                context={**mail.context, "signature": signature(cfg, mailbox)})
     from_address = cfg.bot.address
     message_id = new_message_id(from_address)  # made once: a retry resends the same message
-    message = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
+    built = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
     row = Outbox(
         message_id=message_id, kind=mail.kind, dossier_id=dossier_id, inbound_id=inbound_id,
         recipients=list(mail.to) + list(mail.cc), first_recipient=mail.to[0].lower()[:320],
         recipient_key=address_key(mail.to[0])[:320],
-        subject=str(message["Subject"]),
         # An address with accents is written as is (RFC 6531) and sent through SMTPUTF8.
-        raw=message.as_bytes(policy=policy.SMTP if _ascii(mail) else policy.SMTPUTF8),
+        subject=built.subject, raw=built.raw,
         status="held" if mail.kind in cfg.outbox.hold else "pending", attempts=0, next_attempt_at=now,
         created_at=now,
     )
@@ -151,10 +149,6 @@ def _record_dropped(session: Session, kind: str, dropped: list[tuple[str, str]],
         detail["outbox_id"] = outbox_id
     session.add(Event(dossier_id=dossier_id, inbound_id=inbound_id, at=clock.now(), kind="destinataire_ecarte",
                       detail=detail))
-
-
-def _ascii(mail: Mail) -> bool:
-    return all(address.isascii() for address in (*mail.to, *mail.cc))
 
 
 @dataclass
@@ -246,37 +240,42 @@ def _release(sessions: sessionmaker[Session], row_ids: list[int]) -> None:
 
 
 def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
-    """Send one claimed mail and record the result; False when the server went away."""
-    with sessions.begin() as session:
-        row = session.get(Outbox, row_id)
-        try:
-            connection.send(row.raw, from_address, list(row.recipients))
-        except TemporaryFailure as exc:
-            row.status = "pending"
-            row.attempts += 1
-            row.last_error = str(exc)[:2000]
-            row.next_attempt_at = clock.now() + backoff(row.attempts)
-            report.retrying += 1
-            # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
-            log.warning("mail %s deferred (attempt %d): %s", row.id, row.attempts, without_addresses(exc))
-            log.debug("mail %s deferred: %s", row.id, exc)
-            report.unreachable |= exc.connection_lost
-            return not exc.connection_lost
-        except PermanentFailure as exc:
-            row.attempts += 1
-            row.status = "failed"
-            row.last_error = str(exc)[:2000]
-            report.failed += 1
-            log.error("mail %s refused for good: %s", row.id, without_addresses(exc))
-            log.debug("mail %s refused for good: %s", row.id, exc)
+    """Send one claimed mail and record the result; False when the server went away.
+
+    The row is read, then sent, then its outcome written in a transaction of its own begun
+    once the server has answered: nothing is held open across the SMTP transaction. Core
+    statements rather than the ORM: this runs beside the polling thread, for every mail."""
+    with sessions() as session:
+        row = session.execute(select(Outbox.raw, Outbox.recipients, Outbox.attempts, Outbox.kind, Outbox.dossier_id,
+                                     Outbox.inbound_id).where(Outbox.id == row_id)).one()
+    this = update(Outbox).where(Outbox.id == row_id)
+    try:
+        connection.send(row.raw, from_address, list(row.recipients))
+    except TemporaryFailure as exc:
+        attempts = row.attempts + 1
+        with sessions.begin() as session:
+            session.execute(this.values(status="pending", attempts=attempts, last_error=str(exc)[:2000],
+                                        next_attempt_at=clock.now() + backoff(attempts)))
+        report.retrying += 1
+        # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
+        log.warning("mail %s deferred (attempt %d): %s", row_id, attempts, without_addresses(exc))
+        log.debug("mail %s deferred: %s", row_id, exc)
+        report.unreachable |= exc.connection_lost
+        return not exc.connection_lost
+    except PermanentFailure as exc:
+        error = str(exc)[:2000]
+        with sessions.begin() as session:
+            session.execute(this.values(status="failed", attempts=row.attempts + 1, last_error=error))
             session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=clock.now(),
-                              kind="envoi_echoue", detail={"outbox_id": row.id, "kind": row.kind, "error": row.last_error}))
-            return True
-        row.status = "sent"
-        row.attempts += 1
-        row.sent_at = clock.now()
-        report.sent += 1
+                              kind="envoi_echoue", detail={"outbox_id": row_id, "kind": row.kind, "error": error}))
+        report.failed += 1
+        log.error("mail %s refused for good: %s", row_id, without_addresses(exc))
+        log.debug("mail %s refused for good: %s", row_id, exc)
         return True
+    with sessions.begin() as session:
+        session.execute(this.values(status="sent", attempts=row.attempts + 1, sent_at=clock.now()))
+    report.sent += 1
+    return True
 
 
 class OutboxError(Exception):

@@ -83,6 +83,7 @@ from email.message import Message
 from html.parser import HTMLParser
 from types import MappingProxyType
 
+from bot.mail import containers
 from bot.mail.robots import load_robots
 
 DEFAULT_FILENAME = "piece-jointe"
@@ -120,6 +121,11 @@ class Attachment:
     size: int  # decoded size in bytes
     forwarded_depth: int = 0  # 0: attached to the message itself; 1: inside a forwarded message…
     too_large: bool = False
+    # A container (winmail.dat, .msg, .zip) kept as it came because it could not be opened:
+    # its kind ("tnef", "msg", "zip") and why ("encrypted", "too_large", "too_many",
+    # "too_deep", "empty", "damaged"; bot/mail/containers.py). Opened containers give their files instead.
+    container: str = ""
+    unopened: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,8 +141,10 @@ class Incoming:
     in_reply_to: str | None = None  # "<…>"
     references: tuple[str, ...] = ()  # "<…>", in order, no duplicates
     auto: AutoMail | None = None
-    attachments: tuple[Attachment, ...] = ()
-    text: str = ""  # the readable body of the message itself, forwarded messages excluded
+    attachments: tuple[Attachment, ...] = ()  # those inside winmail.dat, .msg and .zip included
+    # the readable body of the message itself, forwarded messages excluded; that of its
+    # winmail.dat when the MIME message has none
+    text: str = ""
     # first value of each top-level header by lower-case name: unfolded, 8-bit decoded, not RFC 2047-decoded
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     problems: tuple[str, ...] = ()  # what could not be read, for the log
@@ -690,6 +698,8 @@ class _Walk:
         self.problems = problems
         self.attachments: list[Attachment] = []
         self.delivery_status = False
+        self.budget = containers.Budget()
+        self.tnef_body: tuple[str, str] | None = None  # (plain, html) of the message's own winmail.dat
 
     def part(self, part: Message, depth: int, nesting: int) -> None:
         if nesting > MAX_NESTING:
@@ -727,18 +737,63 @@ class _Walk:
         filename = info.filename(self.problems)
         if not _is_attachment(info, filename):
             return
-        name = safe_filename(filename or "")
-        data = _payload_bytes(part)
+        self.file(safe_filename(filename or ""), info.content_type, _payload_bytes(part), depth, nesting, 0)
+
+    def file(self, name: str, content_type: str, data: bytes, depth: int, nesting: int, zip_level: int) -> None:
+        """One file, attached or found in a container: a forwarded .eml and the containers
+        are opened (their contents in their place), anything else is an attachment."""
+        if nesting > MAX_NESTING:
+            self.problems.add(f"parts nested more than {MAX_NESTING} levels deep ignored")
+            return
         if len(data) > self.max_bytes:
             self.problems.add(f"attachment {name!r} too large ({len(data)} bytes)")
-            self.attachments.append(Attachment(name, info.content_type, b"", len(data), depth, True))
+            self.attachments.append(Attachment(name, content_type, b"", len(data), depth, True))
             return
-        if name.lower().endswith(".eml") and info.content_type in EML_CONTAINER_TYPES:
+        if name.lower().endswith(".eml") and content_type in EML_CONTAINER_TYPES:
             inner = _parse(_repair_header_block(data, _Problems()), _Problems())
             if _looks_like_message(inner):
                 self.message(inner, depth + 1, nesting + 1)
                 return
-        self.attachments.append(Attachment(name, info.content_type, data, len(data), depth, False))
+        kind = containers.kind(name, content_type, data)
+        unopened = self.container(kind, data, depth, nesting, zip_level) if kind is not None else ""
+        if kind is None or unopened:
+            self.attachments.append(Attachment(name, content_type, data, len(data), depth, False,
+                                               kind if unopened else "", unopened))
+
+    def container(self, kind: str, data: bytes, depth: int, nesting: int, zip_level: int) -> str:
+        """Its contents in its place, and ""; or why it stays an attachment as it came
+        (containers.CannotOpen's reasons). A .msg past the depth limit is dropped, as a
+        forwarded message would be."""
+        inner_depth = depth + 1 if kind == "msg" else depth  # a .msg is a forwarded message
+        if inner_depth > self.max_depth:
+            self.problems.add(f"attached message at depth {inner_depth} ignored (more than {self.max_depth})")
+            return ""
+        if kind == "zip" and zip_level >= containers.MAX_ZIP_LEVELS:
+            self.problems.add(f"zip nested more than {containers.MAX_ZIP_LEVELS} levels deep not opened")
+            return "too_deep"
+        try:
+            opened = containers.open_container(kind, data, self.budget, self.max_bytes)
+        except containers.CannotOpen as exc:
+            self.problems.add(f"{kind} attachment not opened ({exc})")
+            return exc.reason
+        if kind == "tnef" and depth == 0 and self.tnef_body is None:
+            self.tnef_body = (opened.plain, opened.html)
+        self.contents(opened, inner_depth, nesting + 1, zip_level + (kind == "zip"))
+        return ""
+
+    def contents(self, opened: containers.Opened, depth: int, nesting: int, zip_level: int) -> None:
+        for inner in opened.files:
+            name = safe_filename(inner.filename)  # the last component of a path inside: never a path of ours
+            if inner.too_large:
+                self.problems.add(f"attachment {name!r} too large ({inner.size} bytes)")
+                self.attachments.append(Attachment(name, inner.content_type, b"", inner.size, depth, True))
+            else:
+                self.file(name, inner.content_type, inner.data, depth, nesting, zip_level)
+        for message in opened.messages:
+            if depth + 1 > self.max_depth:
+                self.problems.add(f"attached message at depth {depth + 1} ignored (more than {self.max_depth})")
+                continue
+            self.contents(message, depth + 1, nesting + 1, zip_level)
 
 
 def _is_attachment(info: _Part, filename: str | None) -> bool:
@@ -877,6 +932,17 @@ def _body_text(msg: Message, problems: _Problems) -> str:
     return _clean_text(html_to_text(markup)) if markup.strip() else ""
 
 
+def _tnef_text(body: tuple[str, str] | None, problems: _Problems) -> str:
+    """The text of the message's winmail.dat (plain or RTF, else HTML), for a message whose MIME has none."""
+    plain, markup = body or ("", "")
+    if plain.strip():
+        return _clean_text(plain)
+    if len(markup) > MAX_HTML_CHARS:
+        problems.add("HTML body truncated for reading")
+        markup = markup[:MAX_HTML_CHARS]
+    return _clean_text(html_to_text(markup)) if markup.strip() else ""
+
+
 # -- the message ---------------------------------------------------------------
 
 
@@ -943,7 +1009,7 @@ def parse_message(raw: bytes, *, max_depth: int = 3,
         problems.add(f"attachments unreadable ({type(exc).__name__})")
     text = ""
     try:
-        text = _body_text(msg, problems)
+        text = _body_text(msg, problems) or _tnef_text(walk.tnef_body, problems)
     except Exception as exc:
         problems.add(f"text unreadable ({type(exc).__name__})")
     auto = None

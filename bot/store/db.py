@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +18,7 @@ from bot.store.private import private_dir, private_file, restrict
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url, synchronous: str = "FULL") -> Engine:
     # A database error is logged with its traceback: without its parameters, which
     # are the porteurs' names, addresses and subjects (security.md, "Files and logs").
     engine = create_engine(url, hide_parameters=True)
@@ -29,8 +29,33 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the daemon
             cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.close()
     return engine
+
+
+def unsynced(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions whose commits do not wait for the disk (SQLite: synchronous=NORMAL), for the
+    outbox's records while a poll runs beside it. Its commits then take microseconds instead
+    of an fsync, during which the poll would wait for the write lock. In WAL mode they are
+    safe from a crash of the process, and made durable by the next commit of any connection
+    in FULL mode (the WAL is synced as a whole): a power cut can only undo the last `sent`
+    records, so that those mails go a second time — never a lost one. Other databases: the
+    same sessions."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return sessions
+    return sessionmaker(make_engine(engine.url, synchronous="NORMAL"), expire_on_commit=False)
+
+
+def close_unsynced(unsynced_sessions: sessionmaker[Session], sessions: sessionmaker[Session]) -> None:
+    """Make what `unsynced` sessions committed durable, and close them: a checkpoint syncs
+    the WAL first, whatever connection asks for it."""
+    if unsynced_sessions is sessions:
+        return
+    unsynced_sessions.kw["bind"].dispose()
+    with sessions() as session:
+        session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
 
 
 def alembic_config() -> AlembicConfig:

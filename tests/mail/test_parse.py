@@ -177,10 +177,10 @@ def test_a_named_part_with_disposition_inline_is_an_attachment():
     assert message.text == "Bonjour, la fiche est jointe."
 
 
-def test_winmail_dat_is_kept_as_an_ordinary_attachment():
-    message = read("winmail_dat.eml")
-    assert [(a.filename, a.content_type) for a in message.attachments] == [
-        ("winmail.dat", "application/ms-tnef")
+def test_a_winmail_dat_with_nothing_readable_inside_is_kept_and_said_damaged():
+    message = read("winmail_dat.eml")  # a TNEF stream cut after its first attribute's header
+    assert [(a.filename, a.content_type, a.container, a.unopened) for a in message.attachments] == [
+        ("winmail.dat", "application/ms-tnef", "tnef", "damaged")
     ]
 
 
