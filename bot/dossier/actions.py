@@ -32,7 +32,10 @@ OPEN = {"nouveau", "incomplet", "en_attente_avis", "pret_troika", "avis_defavora
 CLOSABLE = OPEN
 REOPENABLE = {"accepte", "refuse", "sans_suite"}
 AVIS_ALLOWED = OPEN
-UNDOABLE = ("accepte", "refuse", "sans_suite", "rouvrir", "avis_favorable", "avis_defavorable")
+# What ANNULER / `citebot undo` cancels, as the answer names it (never the command line typed).
+UNDOABLE = {"accepte": "la décision « accepté » est annulée", "refuse": "la décision « refusé » est annulée",
+            "sans_suite": "le classement sans suite est annulé", "rouvrir": "la réouverture est annulée",
+            "avis_favorable": "l'avis favorable est annulé", "avis_defavorable": "l'avis défavorable est annulé"}
 
 
 class Refused(Exception):
@@ -229,7 +232,7 @@ def undo(session: Session, cfg: Config, rules: Rules, reference: str) -> Done:
     dossier = _dossier(session, reference)
     command = session.scalar(select(CoordinatorCommand).where(
         CoordinatorCommand.dossier_id == dossier.id, CoordinatorCommand.status == "appliquee",
-        CoordinatorCommand.verb.in_(UNDOABLE)).order_by(CoordinatorCommand.id.desc()).limit(1))
+        CoordinatorCommand.verb.in_(list(UNDOABLE))).order_by(CoordinatorCommand.id.desc()).limit(1))
     if command is None:
         raise Refused(f"aucune commande à annuler sur le dossier {dossier.reference}")
     letters = [session.get(Outbox, i) for i in command.letters]
@@ -251,7 +254,7 @@ def undo(session: Session, cfg: Config, rules: Rules, reference: str) -> Done:
     command.status = "annulee"
     session.add(Event(dossier=dossier, at=clock.now(), kind="commande_annulee",
                       detail={"commande": command.verb, "apres": dossier.status}))
-    return Done(dossier, f"« {command.line} » annulé, de nouveau « {_label(dossier.status)} »"
+    return Done(dossier, f": {UNDOABLE[command.verb]}, de nouveau « {_label(dossier.status)} »"
                 + (f" ; {len(letters)} courrier(s) annulé(s)" if letters else ""))
 
 

@@ -11,7 +11,6 @@ change nothing and get no answer; the digest lists them.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,7 +32,6 @@ from bot.mail.reply import new_text
 from bot.rules import Rules
 from bot.store.models import CoordinatorCommand, Dossier, InboundMessage, Outbox
 
-log = logging.getLogger(__name__)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CLASSIFICATION = "commande"
 REFUSED = "commande_refusee"

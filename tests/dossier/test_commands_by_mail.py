@@ -111,7 +111,7 @@ def test_annuler_within_the_window_cancels_the_decision_and_its_letter(bot):
     [d] = bot.dossiers()
     assert d.status == "pret_troika" and d.montant_accorde is None and d.bilans == []
     undone = sent_of(bot, "commandes_resultat")[-1]
-    assert "annulé, de nouveau « prêt pour la troïka »" in text(undone)
+    assert f"{reference} : la décision « accepté » est annulée, de nouveau « prêt pour la troïka »" in text(undone)
     with later(40):
         bot.poll()
     assert sent_of(bot, "decision_acceptee") == []
@@ -301,7 +301,7 @@ def test_decide_says_when_the_letter_leaves_and_undo_cancels_it(bot):
     assert f"Dossier {reference} accepté, 2 000,00 € accordés. Courrier au porteur : il partira le" in out
     assert f"citebot undo {reference}" in out
     result = cli(bot, "undo", reference)
-    assert result.exit_code == 0 and "annulé, de nouveau « prêt pour la troïka »" in result.output
+    assert result.exit_code == 0 and "la décision « accepté » est annulée, de nouveau" in result.output
     assert statuses(bot) == ["pret_troika"]
     assert cli(bot, "undo", reference).exit_code == 1  # nothing left to cancel
 
