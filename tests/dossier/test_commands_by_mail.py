@@ -14,7 +14,6 @@ from mail_factory import fiche_bytes, mail, school_time_fiche
 from bot import clock
 from bot.dossier.commands import Command, Problem, parse
 from bot.dossier.digest import send_digests
-from bot.store.models import Outbox
 
 LAURENCE = "Laurence Marcq <l.marcq@lievin.fr>"
 CHLOE = "Chloé Dulieux <chloe.dulieux@ac-lille.fr>"
@@ -279,8 +278,14 @@ def test_the_extra_coordinator_gets_digests_of_every_dossier(bot):
     bot.poll()
     [pilot] = [m for m in sent_of(bot, "digest") if m["To"] == "pilote@pas-de-calais.gouv.fr"]
     assert "CE-2026-0001" in text(pilot) and "CE-2026-0002" in text(pilot)
-    assert [r for r in bot.outbox() if r.kind == "digest" and r.recipients == ["pilote@pas-de-calais.gouv.fr"]]
-    assert Outbox  # the model the assertions read
+    assert pilot["Reply-To"] == "chloe.dulieux@ac-lille.fr"  # a polled mailbox
+    # The pilot's commands count as any coordinator's, on any dossier.
+    bot.deliver(mail(sender="Pilote <pilote@pas-de-calais.gouv.fr>", to="chloe.dulieux@ac-lille.fr",
+                     subject="RE: Point", in_reply_to=pilot["Message-ID"], body="SANS SUITE CE-2026-0001"), to="en")
+    bot.poll()
+    assert bot.dossiers()[0].status == "sans_suite"
+    [answer] = sent_of(bot, "commandes_resultat")
+    assert answer["To"] == "pilote@pas-de-calais.gouv.fr" and "classé sans suite" in text(answer)
 
 
 # -- the CLI equivalents (cli.md) ------------------------------------------------------------
@@ -401,3 +406,19 @@ def test_in_a_personnel_inbox_a_coordinator_s_commands_are_read_and_their_other_
     bot.poll()
     assert statuses(bot) == ["sans_suite"]
     assert len(sent_of(bot, "dossier_classe")) == 1
+
+
+def test_non_to_the_confirmation_applies_nothing_and_a_stranger_s_oui_neither(bot):
+    reference = filed(bot)
+    bot.deliver(mail(sender=LAURENCE, subject="Décision", body=f"REFUSÉ {reference}"))
+    bot.poll()
+    [question] = sent_of(bot, "commandes_a_confirmer")
+    bot.deliver(mail(sender="Intrus <intrus@pirate.example>", subject="RE: Confirmez-vous",
+                     in_reply_to=question["Message-ID"], body="OUI"))
+    bot.poll()
+    assert statuses(bot) == ["pret_troika"] and bot.inbound()[-1].outcome == "commande_refusee"
+    bot.deliver(mail(sender=LAURENCE, subject="RE: Confirmez-vous", in_reply_to=question["Message-ID"],
+                     body="Non, erreur de ma part"))
+    bot.poll()
+    assert statuses(bot) == ["pret_troika"]
+    assert "rien n'a été fait" in text(sent_of(bot, "commandes_resultat")[-1])
