@@ -420,7 +420,8 @@ class Intake:
             routed = {"team": _team(target, rules), "address": target.address}
         attachments = ()
         if fields.get("photos_mineurs"):
-            name, data = build_consent_form()
+            name, data = build_consent_form(fields.get("intitule") or "", fields.get("structure") or "",
+                                            dossier.reference)
             attachments = (Attachment(name, data),)
         return Mail(
             kind="accuse_reception", to=(self.sender,), reply_to=target.address, attachments=attachments,
