@@ -268,11 +268,17 @@ def digest(ctx: click.Context, today) -> None:
     from bot.dossier.digest import send_digests
     from bot.mail.outbox import send_pending
 
+    from bot import clock, typography
+
     rt = runtime(ctx)
-    with on_day(today) as day:
-        queued = send_digests(rt, day)
-        send_pending(rt.sessions, rt.transport, rt.cfg)
-    click.echo(f"{queued} point(s) envoyé(s) aux coordinateurs." if queued else "Rien de nouveau : aucun point envoyé.")
+    # --today names the day of the digest (its title, the bilans due soon or late),
+    # never the instant: what was received until now is told once, however many
+    # digests run that day.
+    day = today.date() if today is not None else clock.today()
+    queued = send_digests(rt, day)
+    send_pending(rt.sessions, rt.transport, rt.cfg)
+    click.echo(f"{typography.plural(queued, 'point envoyé')} aux coordinateurs." if queued
+               else "Rien de nouveau : aucun point envoyé.")
 
 
 @main.command()
