@@ -49,7 +49,12 @@ def clean(text: str) -> str:
 
 def one_line(text: str) -> str:
     """`clean`, on one line: white space runs (line breaks included) as one space, ends trimmed."""
-    return _SPACES.sub(" ", clean(text)).strip()
+    return _SPACES.sub(_one_space, clean(text)).strip()
+
+
+def _one_space(run: re.Match) -> str:
+    # A single no-break space is typography (« 4 points », « Dossier : »): kept.
+    return run.group(0) if run.group(0) in ("\u00a0", "\u202f") else " "
 
 
 def shorten(text: str, limit: int) -> str:
