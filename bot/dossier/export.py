@@ -378,9 +378,9 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
 
     def width(value: Any, kind: str) -> int:
         if kind == AMOUNT:
-            return 14
-        if kind in (DATE, NUMBER):
             return 12
+        if kind in (DATE, NUMBER):
+            return 10
         return max((len(line) for line in str(value or "").splitlines()), default=0)
 
     def headers(sheet, titles: Iterable[str]) -> None:
@@ -406,15 +406,28 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
     sheet = book.active
     sheet.title = "Dossiers"
     cols = columns(rules or load_rules(), years_of(rows))
-    widths = [min(len(c.header), 18) for c in cols]
+    widths = [min(len(c.header), 12) for c in cols]  # headers wrap
     headers(sheet, [c.header for c in cols])
     for r, values in enumerate(rows, 2):
         for c, col in enumerate(cols, 1):
             put(sheet, r, c, values.get(col.key), col.kind)
             widths[c - 1] = max(widths[c - 1], width(values.get(col.key), col.kind))
+    # Narrow columns whose texts wrap: 33 columns must fit the width of a landscape A4 page.
     for c, (col, w) in enumerate(zip(cols, widths), 1):
-        limit = 45 if col.kind == LONG else 30
-        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 2, 10), limit)
+        limit = 40 if col.key == "description" else 24 if col.kind == LONG else 16
+        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 1, 8), limit)
+        if col.kind in (TEXT, LONG):
+            for cell in sheet[get_column_letter(c)][1:]:
+                cell.alignment = wrapped
+    # Row heights from the wrapped lines: spreadsheets do not grow rows written by a program.
+    for r in range(1, len(rows) + 2):
+        lines = 1
+        for c, col in enumerate(cols, 1):
+            value = sheet.cell(row=r, column=c).value
+            if isinstance(value, str):
+                room = max(sheet.column_dimensions[get_column_letter(c)].width - 1, 1)
+                lines = max(lines, sum(-(-max(len(line), 1) // int(room)) for line in value.splitlines()))
+        sheet.row_dimensions[r].height = min(13 * lines + 2, 200)
     sheet.freeze_panes = "C2"  # the header row, the reference and the status stay in view
     last = len(rows) + 1
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last}"

@@ -13,7 +13,7 @@ from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.oxml import OxmlElement
 from docx.shared import Cm, Pt
 
-from bot.form.docsetup import add_footer, add_logos, french_a4
+from bot.form.docsetup import add_footer, add_logos, french_a4, french_spacing
 from bot.paths import rules_dir
 from bot.rules import load_rules
 
@@ -74,6 +74,7 @@ def build_consent_form(intitule: str = "", structure: str = "", reference: str =
         paragraph.paragraph_format.space_after = Pt(5)
         if part.get("note"):
             paragraph.runs[0].font.size = Pt(8)
+    french_spacing(doc)
     out = io.BytesIO()
     doc.save(out)
     return data["filename"], out.getvalue()

@@ -12,7 +12,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Mm, Pt
 
-from bot import clock
+from bot import clock, typography
 
 LANGUAGE = "fr-FR"
 A4 = (Mm(210), Mm(297))
@@ -96,3 +96,13 @@ def add_logos(doc, paths: list[Path], height_cm: float = 1.6) -> None:
         for path in existing:
             paragraph.add_run().add_picture(str(path), height=Cm(height_cm))
             paragraph.add_run("   ")
+
+
+def french_spacing(doc) -> None:
+    """French spaces before « : ; ! ? » and inside « » in every text of the body, footer and header."""
+    parts = [doc.element.body] + [part._element for section in doc.sections
+                                  for part in (section.header, section.footer)]
+    for part in parts:
+        for text in part.iter(qn("w:t")):
+            if text.text:
+                text.text = typography.spaces(text.text)

@@ -15,7 +15,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-from bot.form.docsetup import add_footer, add_logos, french_a4
+from bot.form.docsetup import add_footer, add_logos, french_a4, french_spacing
 from bot.form.layout import UNCHECKED
 from bot.form.values import format_amount
 from bot.paths import rules_dir
@@ -187,6 +187,7 @@ def build_template(rules: Rules, now=None) -> bytes:
             _engagements_guidance(doc, rules)
 
     _appendix(doc, rules)
+    french_spacing(doc)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

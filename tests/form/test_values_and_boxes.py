@@ -153,8 +153,8 @@ def test_options_chosen_by_deleting_the_others(read):
     ("Type de porteur", "Service de la Ville", "type_porteur", "service_ville"),
     ("Type de porteur", "☒ Service municipal", "type_porteur", "service_ville"),
     ("Type de porteur", "Entreprise", "type_porteur", "secteur_prive"),
-    ("Secteur(s) de la cité éducative", "Niveau 2", "secteurs", ["riaumont"]),
-    ("Secteur(s) de la cité éducative", "Collège Riaumont, Descartes", "secteurs", ["riaumont", "descartes"]),
+    ("Secteur(s) de la Cité éducative", "Niveau 2", "secteurs", ["riaumont"]),
+    ("Secteur(s) de la Cité éducative", "Collège Riaumont, Descartes", "secteurs", ["riaumont", "descartes"]),
     ("Temps d'intervention", "péri-scolaire", "temps", ["periscolaire"]),
     ("Temps d'intervention", "Scolaire et extra-scolaire", "temps", ["scolaire", "extrascolaire"]),
 ])
