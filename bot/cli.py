@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from bot import cli_fr, typography
+from bot import cli_fr
+from bot import text as typography
 
 cli_fr.install()
 

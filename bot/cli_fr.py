@@ -13,7 +13,7 @@ from datetime import datetime
 
 import click
 
-from bot import typography
+from bot import text as typography
 
 FRENCH = {
     "Usage:": "Utilisation :",

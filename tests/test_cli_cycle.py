@@ -30,7 +30,7 @@ def test_poll_once_files_the_dossiers_and_sends_the_outbox(bot):
     bot.deliver(mail(attachments=[("b.docx", fiche_with_errors())]))
     proc = citebot(bot, "poll", "--once")
     assert proc.returncode == 0, proc.stderr
-    assert "2 message(s) traité(s)" in proc.stdout and "2 envoyé(s)" in proc.stdout
+    assert "2\u00a0messages traités" in proc.stdout and "2 envoyés" in proc.stdout
     assert len(bot.sink.received) == 2
     assert "camille.martin" not in proc.stderr  # no personal data in the INFO log
 
@@ -135,4 +135,4 @@ def test_dossiers_show_speaks_french_to_the_coordinators(bot):
     out = citebot(bot, "dossiers", "show", reference).stdout
     assert "Statut : prêt pour la troïka (version 1)" in out
     assert ": dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
-    assert "Fiche projet reçue : Les petits reporters » à camille.martin@example.org : envoyé" in out
+    assert "Fiche projet complète — Les petits reporters » à camille.martin@example.org : envoyé" in out

@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import clock, typography
+from bot import clock
+from bot import text as typography
 from bot.config import Config
 from bot.dossier import bilans
 from bot.dossier.context import Context

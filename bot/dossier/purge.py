@@ -37,7 +37,7 @@ from bot.store.models import (
     PendingChange,
     Version,
 )
-from bot.typography import plural
+from bot.text import plural
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...): far below any database's limit on bound parameters

@@ -7,7 +7,7 @@ from datetime import date
 
 from bot.dossier import avis, bilans
 from bot.dossier.context import Context
-from bot.typography import plural
+from bot.text import plural
 
 
 @dataclass

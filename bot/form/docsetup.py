@@ -12,7 +12,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Mm, Pt
 
-from bot import clock, typography
+from bot import clock
+from bot import text as typography
 
 LANGUAGE = "fr-FR"
 A4 = (Mm(210), Mm(297))

@@ -25,7 +25,7 @@ from functools import cache
 import jinja2
 from babel.numbers import format_decimal
 
-from bot import typography
+from bot import text as typography
 from bot.form.values import format_amount
 from bot.mail import safe_text
 from bot.mail.safe_text import MAX_HEADER_CHARS, SUBJECT_FIELD_CHARS

@@ -34,7 +34,7 @@ def test_two_digests_the_same_day_the_second_has_no_news(bot, offset):
     assert sent >= 1
     second = citebot(bot, "digest", "--today", day)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == "Rien de nouveau : aucun point envoyé."
+    assert second.stdout.strip() == "Rien de nouveau\u00a0: aucun point envoyé."
     assert len(digests(bot)) == sent
 
 

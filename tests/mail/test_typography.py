@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from template_contexts import CONTEXTS
 
-from bot import typography
+from bot import text as typography
 from bot.mail.compose import render
 from bot.paths import templates_dir
 
