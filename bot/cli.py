@@ -241,7 +241,7 @@ def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        click.echo(views.as_text(data))
+        click.echo(typography.spaces(views.as_text(data)))
 
 
 TODAY = click.option("--today", type=cli_fr.Day(), default=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -133,6 +134,7 @@ def test_dossiers_show_speaks_french_to_the_coordinators(bot):
     citebot(bot, "poll", "--once")
     reference = json.loads(citebot(bot, "dossiers", "list", "--json").stdout)[0]["reference"]
     out = citebot(bot, "dossiers", "show", reference).stdout
-    assert "Statut : prêt pour la troïka (version 1)" in out
-    assert ": dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
-    assert "Fiche projet complète — Les petits reporters » à camille.martin@example.org : envoyé" in out
+    assert "Statut\u00a0: prêt pour la troïka (version 1)" in out
+    assert "\u00a0: dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
+    assert "Fiche projet complète — Les petits reporters\u00a0» à camille.martin@example.org\u00a0: envoyé" in out
+    assert not re.search(r"\d{2}:\d{2}", out)  # « 01/12/2026 19 h 01 », never 19:01

@@ -268,7 +268,7 @@ def test_dossiers_show_tells_the_confirmation_in_french(bot):
     dossier, change = held_version(bot)
     assert citebot(bot, "confirm", dossier.reference).returncode == 0
     shown = citebot(bot, "dossiers", "show", dossier.reference).stdout
-    assert "envoi d'une adresse inconnue du dossier : confirmation demandée au porteur" in shown
+    assert "envoi d'une adresse inconnue du dossier\u00a0: confirmation demandée au porteur" in shown
     assert "envoi confirmé, enregistré" in shown and "confirmation_" not in shown
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import text as typography
 from bot.clock import PARIS
 from bot.store.models import AvisRequest, Document, Dossier, Outbox
 
@@ -132,7 +133,7 @@ def table(dossiers: list[Dossier]) -> str:
 
 
 def _when(stamp: str | None) -> str:
-    return datetime.fromisoformat(stamp).strftime("%d/%m/%Y %H:%M") if stamp else "—"
+    return typography.short_moment(datetime.fromisoformat(stamp)) if stamp else "—"  # « 01/12/2026 19 h 01 »
 
 
 def as_text(data: dict) -> str:
