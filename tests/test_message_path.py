@@ -336,3 +336,23 @@ def test_a_porteur_address_with_accents_is_answered_through_smtputf8(bot):
     assert report.ok and len(bot.dossiers()) == 1
     assert bot.sink.received[0].rcpt_tos == ["josé.dupré@example.org"]
     assert "To: josé.dupré@example.org".encode() in bot.sink.received[0].data
+
+
+@pytest.mark.parametrize("name, content_type", [("fiche.odt", "application/vnd.oasis.opendocument.text"),
+                                                ("fiche.rtf", "application/rtf")])
+def test_an_odt_or_rtf_fiche_gets_its_own_answer_not_damaged(bot, name, content_type):
+    import io
+    import zipfile
+
+    odt = io.BytesIO()
+    with zipfile.ZipFile(odt, "w") as package:  # "mimetype" first and stored, as LibreOffice writes it
+        package.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        package.writestr("content.xml", "<office:document-content/>", zipfile.ZIP_DEFLATED)
+    rtf = b"{\\rtf1\\ansi\\deff0 Intitul\\'e9 du projet : Les petits reporters\\par}"
+    bot.deliver(mail(attachments=[(name, odt.getvalue() if name.endswith(".odt") else rtf, content_type)]))
+    bot.poll()
+    [reply] = bot.sent()
+    assert reply["X-Citebot-Kind"] == "fiche_non_reconnue"
+    body = reply.get_body(("plain",)).get_content()
+    assert ("OpenDocument (.odt)" if name.endswith(".odt") else "RTF") in body
+    assert "endommagé" not in body and "LibreOffice" in body

@@ -44,6 +44,9 @@ from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, P
 log = logging.getLogger(__name__)
 
 WORD_SUFFIXES = (".docx", ".dotx")
+# Word processors' other formats: read to name them in the answer (« au format OpenDocument… »).
+OTHER_TEXT_SUFFIXES = (".odt", ".ott", ".rtf")
+RTF_MAGIC = b"{\\rtf"
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 # Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
@@ -88,7 +91,7 @@ class File:
         """A Word file that is not a readable fiche projet (not a .doc or a PDF)."""
         if self.result is None or self.is_fiche:
             return False
-        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES)
+        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES)
         return self.result.kind == UNKNOWN or named_docx or self.attachment.content_type == DOCX_TYPE
 
 
@@ -96,7 +99,8 @@ def read_files(message: Incoming, rules: Rules) -> list[File]:
     files = []
     for att in message.attachments:
         data = att.data
-        word_like = data[:2] == b"PK" or data[:8] == OLE_MAGIC or att.filename.lower().endswith(WORD_SUFFIXES)
+        word_like = (data[:2] == b"PK" or data[:8] == OLE_MAGIC or data[:5] == RTF_MAGIC
+                     or att.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES))
         result = check_bytes(data, rules) if word_like and not att.too_large else None
         files.append(File(att, stored_files.sha256(data), result))
     return files
