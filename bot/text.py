@@ -128,3 +128,12 @@ def euros(value: Decimal | int | float | str, cents: bool = True) -> str:
     whole, fraction = f"{amount:,.2f}".split(".")
     shown = whole.replace(",", NNBSP) + ("" if not cents and fraction == "00" else "," + fraction)
     return shown + NBSP + "€"
+
+
+_OPTIONAL_PLURAL = re.compile(r"\((s|x|es)\)")
+
+
+def plural_label(label: str) -> str:
+    """A form's label as a letter writes it: « Objectif(s) stratégique(s) » →
+    « Objectifs stratégiques » (the form keeps its parentheses, a letter never)."""
+    return _OPTIONAL_PLURAL.sub(r"\1", label)

@@ -40,6 +40,7 @@ from bot.mail.reply import new_text, words_of
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, PendingChange, Version
+from bot.text import plural_label
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +439,8 @@ class Intake:
                 # Warnings the mail already explains in its own sections are not repeated.
                 "notes": [f.message for f in result.findings
                           if f.severity == "warning" and f.code not in ("avis_requis", "photos_mineurs")],
-                "summary": [(f.label, _short(display_value(fields[f.key], rules, f.key))) for f in rules.fields],
+                "summary": [(plural_label(f.label), _short(display_value(fields[f.key], rules, f.key)))
+                            for f in rules.fields],
                 "avis_needed": self._needs_avis(result), "photos_mineurs": bool(fields.get("photos_mineurs")),
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
+from bot.rules import load_rules
+from bot.text import plural_label
+
 # 1 December 2026, 19:01 in Paris: the first of a month, an hour past noon.
 RECEIVED = datetime(2026, 12, 1, 18, 1, tzinfo=timezone.utc)
 TODAY = date(2026, 12, 1)
@@ -17,8 +20,8 @@ ERRORS = [
     "L'engagement de communication n'est pas coché.",
     "La répartition par année civile totalise 1 200,00\u00a0€.",
 ]
-SUMMARY = [("Intitulé du projet", "Les petits reporters"), ("Montant sollicité", "2\u202f400,50\u00a0€"),
-           ("Date de début", "01/09/2026")]
+# The acknowledgement's summary as intake builds it: every label of the form, as a letter writes it.
+SUMMARY = [(plural_label(f.label), "Les petits reporters") for f in load_rules().fields]
 COORDINATORS = ["chloe.dulieux@ac-lille.fr", "l.marcq@lievin.fr"]
 
 CONTEXTS: dict[str, dict] = {

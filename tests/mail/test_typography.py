@@ -107,3 +107,10 @@ def test_the_typography_helpers():
     assert typography.spaces("Dossier : « CE-2026-0001 » ; ok ! oui ?") == \
         "Dossier\u00a0: «\u00a0CE-2026-0001\u00a0»\u202f; ok\u202f! oui\u202f?"
     assert typography.spaces("https://lievin.fr et 19:01 et mailto:a@b.fr") == "https://lievin.fr et 19:01 et mailto:a@b.fr"
+
+
+def test_letters_write_the_forms_labels_without_parentheses():
+    assert typography.plural_label("Objectif(s) stratégique(s)") == "Objectifs stratégiques"
+    assert typography.plural_label("Établissement(s) concerné(s)") == "Établissements concernés"
+    _, body, _ = render("accuse_reception", CONTEXTS["accuse_reception"])
+    assert "Objectifs stratégiques\u00a0:" in body and "(s)" not in body
