@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import tomllib
-from functools import cache
+from functools import cache, lru_cache
 
 from docx import Document
 from docx.enum.table import WD_ROW_HEIGHT_RULE
@@ -49,7 +49,7 @@ def _rows(doc, labels: list[str], values: dict[str, str], tall: tuple[str, ...] 
     doc.add_paragraph().paragraph_format.space_after = Pt(0)
 
 
-@cache
+@lru_cache(maxsize=16)  # the daemon builds one per dossier with photos: a few in memory, not all
 def build_consent_form(intitule: str = "", structure: str = "", reference: str = "") -> tuple[str, bytes]:
     """(file name, .docx bytes) for one dossier; with no argument, the blank form."""
     data, call = consent_data(), load_rules().call
