@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -32,7 +33,7 @@ def test_poll_once_files_the_dossiers_and_sends_the_outbox(bot):
     bot.deliver(mail(attachments=[("b.docx", fiche_with_errors())]))
     proc = citebot(bot, "poll", "--once")
     assert proc.returncode == 0, proc.stderr
-    assert "2 message(s) traité(s)" in proc.stdout and "2 envoyé(s)" in proc.stdout
+    assert "2\u00a0messages traités" in proc.stdout and "2 envoyés" in proc.stdout
     assert len(bot.sink.received) == 2
     assert "camille.martin" not in proc.stderr  # no personal data in the INFO log
 
@@ -145,6 +146,7 @@ def test_dossiers_show_speaks_french_to_the_coordinators(bot):
     citebot(bot, "poll", "--once")
     reference = json.loads(citebot(bot, "dossiers", "list", "--json").stdout)[0]["reference"]
     out = citebot(bot, "dossiers", "show", reference).stdout
-    assert "Statut : prêt pour la troïka (version 1)" in out
-    assert ": dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
-    assert "Fiche projet reçue : Les petits reporters » à camille.martin@example.org : envoyé" in out
+    assert "Statut\u00a0: prêt pour la troïka (version 1)" in out
+    assert "\u00a0: dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
+    assert "Fiche projet complète — Les petits reporters\u00a0» à camille.martin@example.org\u00a0: envoyé" in out
+    assert not re.search(r"\d{2}:\d{2}", out)  # « 01/12/2026 19 h 01 », never 19:01
