@@ -23,9 +23,11 @@ ERRORS = [
 # The acknowledgement's summary as intake builds it: every label of the form, as a letter writes it.
 SUMMARY = [(plural_label(f.label), "Les petits reporters") for f in load_rules().fields]
 COORDINATORS = ["chloe.dulieux@ac-lille.fr", "l.marcq@lievin.fr"]
+# A container that could not be opened (bot/mail/containers.py), as intake describes it.
+UNOPENED = [{"name": "pièces.zip", "reason": "encrypted", "container": "zip"}]
 
 CONTEXTS: dict[str, dict] = {
-    "accuse_reception": {
+    "accuse_reception": {"unopened": UNOPENED, 
         **COMMON, "version": 2, "referent": "Camille Martin", "received_at": RECEIVED,
         "received_by": "l.marcq@lievin.fr", "routed_to": {"team": "la coordination Ville de la Cité éducative",
                                                            "address": "l.marcq@lievin.fr"},
@@ -36,7 +38,7 @@ CONTEXTS: dict[str, dict] = {
     },
     "avis_deja_donne": {**COMMON, "answered_at": RECEIVED, "answered_by": "ien@ac-lille.fr",
                         "coordinators": COORDINATORS, "status": "favorable"},
-    "avis_demande": {**COMMON, "code": "K7QX", "description": "Un journal radio.", "summary": SUMMARY},
+    "avis_demande": {**COMMON, "comment_to_porteur": False, "code": "K7QX", "description": "Un journal radio.", "summary": SUMMARY},
     "avis_incompris": {**COMMON, "code": "K7QX"},
     "avis_mise_a_jour": {**COMMON, "code": "K7QX", "version": 2},
     "avis_notification": {**COMMON, "answered_at": RECEIVED, "comment": "Très bien !", "coordinators": COORDINATORS,
@@ -66,10 +68,10 @@ CONTEXTS: dict[str, dict] = {
         {"title": "Fiches incomplètes", "rows": [{"reference": "CE-2026-0007", "intitule": "Les petits reporters",
                                                    "structure": "Lire et Dire", "detail": "4\u00a0points à corriger"}]},
     ]},
-    "fiche_non_reconnue": {"bot_name": COMMON["bot_name"], "subject": "Fiche",
+    "fiche_non_reconnue": {"unopened": UNOPENED, "bot_name": COMMON["bot_name"], "subject": "Fiche",
                            "files": [{"name": "fiche.odt", "message": "Le fichier est au format OpenDocument."}]},
     "fichier_deja_recu": {"bot_name": COMMON["bot_name"], "filename": "fiche.docx"},
-    "format_incorrect": {"bot_name": COMMON["bot_name"], "received": ["fiche.pdf"], "subject": "Fiche"},
+    "format_incorrect": {"unopened": UNOPENED, "bot_name": COMMON["bot_name"], "received": ["fiche.pdf"], "subject": "Fiche"},
     "message_trop_volumineux": {"bot_name": COMMON["bot_name"], "limit": 40 * 2**20, "size": 66 * 2**20,
                                 "subject": "Fiche et photos"},
     "note_coordinateurs": {**COMMON, "status": "incomplet", "text": "Le porteur a écrit : merci !",
@@ -79,4 +81,14 @@ CONTEXTS: dict[str, dict] = {
         "errors": ERRORS[:1], "montant_accorde": Decimal("2400.50"), "now": RECEIVED, "status": "accepté",
         "version": 1, "version_received_at": RECEIVED},
     "statut_indisponible": {"bot_name": COMMON["bot_name"], "subject": "statut"},
+    "commandes_a_confirmer": {"lines": ["ACCEPTÉ CE-2026-0007 2 500 € — un très beau projet", "REFUSÉ CE-2026-0008"],
+                              "until": RECEIVED, "bot_name": COMMON["bot_name"]},
+    "commandes_resultat": {
+        "results": [{"line": "ACCEPTÉ CE-2026-0007 2 500 €", "done": True,
+                     "text": "CE-2026-0007 accepté, 2\u00a0500,00\u00a0€ accordés ; courrier au porteur à 19\u00a0h\u00a031"},
+                    {"line": "REFUSÉ CE-2026-9999", "done": False, "text": "dossier inconnu"}],
+        "leave_at": RECEIVED, "undo_minutes": 30, "extra": [], "help": True, "note": None,
+        "reference_example": "CE-2026-0007", "bot_name": COMMON["bot_name"]},
+    "dossier_classe": {**COMMON, "coordinators": COORDINATORS, "comment": "Le projet a été abandonné."},
+    "dossier_rouvert": {**COMMON, "coordinators": COORDINATORS, "status": "prêt pour la troïka"},
 }
