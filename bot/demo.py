@@ -47,7 +47,7 @@ path = "boites/education_nationale"
 coordinators = ["chloe.dulieux@ac-lille.fr"]
 porteur_types = ["education_nationale"]
 signature = '''
-Chloé Dulieux, coordonnatrice de la cité éducative (Éducation nationale)
+Chloé Dulieux, coordonnatrice de la Cité éducative (Éducation nationale)
 06 45 53 75 03 · chloe.dulieux@ac-lille.fr'''
 
 [[mailbox]]
@@ -59,7 +59,7 @@ path = "boites/ville"
 coordinators = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 porteur_types = ["service_ville", "association", "structure_partenaire", "secteur_prive"]
 signature = '''
-Laurence Marcq, coordinatrice de la cité éducative (Ville de Liévin)
+Laurence Marcq, coordinatrice de la Cité éducative (Ville de Liévin)
 03 21 45 65 08 · l.marcq@lievin.fr'''
 
 [avis]
