@@ -119,7 +119,7 @@ def test_demo_runs_a_whole_cycle_without_any_server(tmp_path):
     # The story goes on (coordinators.md): the IEN's answer, the digest, the troïka's reply, the letters, a bilan.
     steps = ["l'IEN répond « favorable »", "le point du matin", "ACCEPTÉ CE-2026-0001 2 500 €",
              "courrier au porteur à 19", "les courriers partent", "Votre projet est retenu",
-             "Décision de la troïka", "Rappel : bilan de mi-parcours 2026"]
+             "Décision de la troïka", "Rappel\u00a0: bilan de mi-parcours 2026"]
     positions = [out.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), list(zip(steps, positions))
     written = sorted((folder / "courriels-envoyes" / "new").glob("*.eml"))
