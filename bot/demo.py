@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from bot import clock
+from bot import text as typography
 from bot.form.samples import sample_files
 from bot.rules import load_rules
 
@@ -191,9 +192,9 @@ def run_demo(folder: Path) -> int:
         story.step(1, "les dépôts")
         click.echo(f"Quatre dépôts d'exemple et le courriel d'une collègue déposés dans {folder / 'boites'}.")
         report = story.poll()
-        click.echo(f"Passage terminé : {report.handled} message(s) relevé(s), dont {report.left_alone} sans rapport "
-                   f"avec l'appel (laissé(s) tel(s) quel(s), sans réponse ni copie) ; "
-                   f"{report.sending.sent} courriel(s) écrit(s).")
+        click.echo(f"Passage terminé : {typography.plural(report.handled, 'message relevé')}, dont "
+                   f"{report.left_alone} sans rapport avec l'appel (laissé tel quel, sans réponse ni copie) ; "
+                   f"{typography.plural(report.sending.sent, 'courriel écrit')}.")
         story.dossiers()
         click.echo(f"\nCourriels envoyés (fichiers .eml) : {story.outbox}")
         story.new_mails()
