@@ -89,6 +89,16 @@ def test_the_form_is_prefilled_for_the_dossier_on_an_a4_page():
     assert (size.get(f"{W}w"), size.get(f"{W}h")) == ("11906", "16838")
 
 
+def test_a_dossier_s_values_are_written_as_text_whatever_they_hold():
+    _, data = build_consent_form("Théâtre & <radio> : « ados »\x01", "L'Atelier \"Z\"", "CE-2026-0008")
+    document = docx.Document(io.BytesIO(data))
+    rows = {row.cells[0].text: row.cells[1].text for table in document.tables for row in table.rows}
+    assert rows["Intitulé du projet"] == "Théâtre & <radio>\u00a0: «\u00a0ados\u00a0»"
+    assert rows["Structure porteuse"] == "L'Atelier \"Z\""
+    assert "\ue000" not in xml(data, "word/document.xml").xpath("string()")  # no marker left
+    assert build_consent_form()[1] != data and "\ue000" not in docx.Document(io.BytesIO(build_consent_form()[1])).tables[0].rows[0].cells[1].text
+
+
 def test_rows_to_fill_by_hand_are_tall_enough_to_write_in():
     _, data = build_consent_form()
     heights = {}
