@@ -34,6 +34,7 @@ from bot.store.models import (
     Event,
     InboundMessage,
     Outbox,
+    OutboxContent,
     PendingChange,
     Version,
 )
@@ -81,8 +82,8 @@ def read_rows(session: Session) -> Rows:
                           bool(raw_length or subject or first_recipient or last_error or recipients))
         for i, dossier_id, inbound_id, status, created_at, raw_length, subject, first_recipient, last_error, recipients
         in session.execute(select(Outbox.id, Outbox.dossier_id, Outbox.inbound_id, Outbox.status, Outbox.created_at,
-                                  func.length(Outbox.raw), Outbox.subject, Outbox.first_recipient, Outbox.last_error,
-                                  Outbox.recipients).order_by(Outbox.id)))
+                                  func.length(OutboxContent.raw), Outbox.subject, Outbox.first_recipient,
+                                  Outbox.last_error, Outbox.recipients).outerjoin(Outbox.content).order_by(Outbox.id)))
     return Rows(tuple(dossiers), versions, messages, documents, mails, tuple(events))
 
 
@@ -216,7 +217,8 @@ def _empty(sessions: sessionmaker[Session], purge: Purge, policy: Policy) -> int
             session.execute(delete(Document).where(Document.id.in_(ids)))
         for ids in _chunks(purge.mails):
             session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
-                raw=b"", recipients=[], first_recipient="", recipient_key="", subject="", last_error=None))
+                recipients=[], first_recipient="", recipient_key="", subject="", last_error=None))
+            session.execute(update(OutboxContent).where(OutboxContent.outbox_id.in_(ids)).values(raw=b""))
         for ids in _chunks(purge.events):
             for event in session.scalars(select(Event).where(Event.id.in_(ids))):
                 event.detail = retention.reduced_detail(event.detail, policy)

@@ -28,7 +28,7 @@ from bot.mail.compose import Mail, build, new_message_id
 from bot.mail.redact import without_addresses
 from bot.mail.robots import refusal
 from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
-from bot.store.models import Dossier, Event, Outbox
+from bot.store.models import Dossier, Event, Outbox, OutboxContent
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -219,13 +219,16 @@ def _refuse_bad_recipients(sessions: sessionmaker[Session], claimed: list[int], 
         return claimed
     allowed = []
     with sessions.begin() as session:
-        for row in session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id)):
+        rows = session.execute(select(Outbox.id, Outbox.recipients, Outbox.kind, Outbox.dossier_id, Outbox.inbound_id)
+                               .where(Outbox.id.in_(claimed)).order_by(Outbox.id)).all()
+        for row in rows:
             dropped = [(a or "", why) for a in row.recipients if (why := refused(a, cfg)) is not None]
             if row.recipients and not dropped:
                 allowed.append(row.id)
                 continue
             reasons = sorted({REFUSALS[why] for _, why in dropped}) or ["aucun destinataire"]
-            row.status, row.last_error = "failed", "non envoyé : " + ", ".join(reasons)
+            session.execute(update(Outbox).where(Outbox.id == row.id).values(
+                status="failed", last_error="non envoyé : " + ", ".join(reasons)))
             report.failed += 1
             _record_dropped(session, row.kind, dropped or [("", "empty")], queued=False, dossier_id=row.dossier_id,
                             inbound_id=row.inbound_id, outbox_id=row.id)
@@ -246,8 +249,9 @@ def _send_one(sessions, connection, row_id: int, from_address: str, report: Send
     once the server has answered: nothing is held open across the SMTP transaction. Core
     statements rather than the ORM: this runs beside the polling thread, for every mail."""
     with sessions() as session:
-        row = session.execute(select(Outbox.raw, Outbox.recipients, Outbox.attempts, Outbox.kind, Outbox.dossier_id,
-                                     Outbox.inbound_id).where(Outbox.id == row_id)).one()
+        row = session.execute(select(OutboxContent.raw, Outbox.recipients, Outbox.attempts, Outbox.kind,
+                                     Outbox.dossier_id, Outbox.inbound_id).join(Outbox.content)
+                              .where(Outbox.id == row_id)).one()
     this = update(Outbox).where(Outbox.id == row_id)
     try:
         connection.send(row.raw, from_address, list(row.recipients))
