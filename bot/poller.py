@@ -29,6 +29,7 @@ from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.db import close_unsynced, unsynced
+from bot.store.faults import describe, fault, is_system_fault
 from bot.store.models import InboundMessage, MailboxCursor
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,12 @@ class PollReport:
     unreachable: list[str] = field(default_factory=list)
     advice: dict[str, str] = field(default_factory=dict)  # mailbox -> what the operator should change
     sending: SendReport | None = None
+    # A system fault (full disk, locked database…) stopped the round: its one French line.
+    fault: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.unreachable and not (self.sending and self.sending.unreachable)
+        return not self.unreachable and not (self.sending and self.sending.unreachable) and not self.fault
 
 
 def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> PollReport:
@@ -94,9 +97,29 @@ def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> 
                 report.unreachable.append(mailbox.name)
                 if exc.advice:
                     report.advice[mailbox.name] = exc.advice
+            except Exception as exc:
+                if not is_system_fault(exc):
+                    raise
+                _stopped_by(rt, report, exc)
+                break  # the machine's fault: every other mailbox would meet it too
     finally:
-        report.sending = drainer.finish()
+        try:
+            report.sending = drainer.finish()
+        except Exception as exc:
+            if not is_system_fault(exc):
+                raise
+            report.sending = drainer.total
+            if report.fault is None:
+                _stopped_by(rt, report, exc)
     return report
+
+
+def _stopped_by(rt: Runtime, report: PollReport, exc: BaseException) -> None:
+    """A round stopped by a system fault: one log line, no traceback; what was not committed
+    stays unmarked in its mailbox for the next round."""
+    report.fault = describe(exc, rt.cfg.bot.database_url)
+    log.error("round stopped: %s", report.fault)
+    log.debug("round stopped", exc_info=exc)
 
 
 class _OutboxDrainer(threading.Thread):
@@ -157,12 +180,14 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
     finally:
         # The cursor only narrows the next search (marked messages are excluded
         # by their keyword anyway): saved once per round, not once per message.
-        if highest > last_uid:
-            with rt.sessions.begin() as session:
-                cursor = session.get(MailboxCursor, mailbox.name)
-                cursor.last_uid = max(cursor.last_uid, highest)
-                cursor.updated_at = clock.now()
-        source.close()
+        try:
+            if highest > last_uid:
+                with rt.sessions.begin() as session:
+                    cursor = session.get(MailboxCursor, mailbox.name)
+                    cursor.last_uid = max(cursor.last_uid, highest)
+                    cursor.updated_at = clock.now()
+        finally:
+            source.close()  # the marks of what was committed are sent, whatever stopped the round
 
 
 def backfill(rt: Runtime, mailbox: MailboxConfig, since: date, answer: bool) -> PollReport:
@@ -214,13 +239,22 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
             else:
                 handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
         except Exception as exc:
+            if is_system_fault(exc):
+                # The machine's fault (full disk, read-only or forbidden folder, locked database):
+                # rolled back, left unmarked, the round stops; never recorded against the message.
+                raise fault(exc, rt.cfg.bot.database_url) from exc
             if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
                 raise  # the database's fault: stop the round, retry later
             # The message's fault — our code cannot handle it, or the database refuses one of
             # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
             # the coordinators, never retried in a loop nor lost.
             log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
+            try:
+                handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
+            except Exception as again:
+                if is_system_fault(again):
+                    raise fault(again, rt.cfg.bot.database_url) from again
+                raise
             quarantined = True
         if handled:
             report.handled += 1

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from bot.paths import data_path
+from bot.store.lock import migrating
 from bot.store.private import private_dir, private_file, restrict
 
 # SQLite's companions of the database file: it creates them with the database
@@ -104,5 +105,6 @@ def open_database(data_dir, url: str) -> sessionmaker[Session]:
     private_dir(data_dir, tighten=True)
     private_sqlite(url)
     engine = make_engine(url)
-    upgrade(engine)
+    with migrating(data_dir):  # two processes started together never both create the tables
+        upgrade(engine)
     return sessions(engine)
