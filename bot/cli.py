@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def runtime(ctx: click.Context, secrets: bool = True):
 def _poller_lock(ctx: click.Context, command: str) -> int:
     """The lock `run` holds, for this command's life: one poller per data_dir (bot.store.lock).
     A second poller says so in one line and exits 1 without touching anything; taken before
-    the database is opened (and migrated). The descriptor stays open until the process ends."""
+    the database is opened (and migrated)."""
     from bot.config import ConfigError, load_config
     from bot.store.faults import is_system_fault
     from bot.store.lock import AlreadyRunning, acquire_lock
@@ -87,7 +88,7 @@ def _poller_lock(ctx: click.Context, command: str) -> int:
         click.echo(f"Configuration refusée — {exc}", err=True)
         sys.exit(2)
     try:
-        return acquire_lock(data_dir, command)
+        fd = acquire_lock(data_dir, command)
     except AlreadyRunning as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
@@ -96,6 +97,8 @@ def _poller_lock(ctx: click.Context, command: str) -> int:
             raise  # read-only, forbidden, full: one line and exit 1 (_Commands)
         click.echo(f"Impossible de créer le dossier de données {data_dir} : {exc.strerror}.", err=True)
         sys.exit(2)
+    ctx.call_on_close(lambda: os.close(fd))  # released when the command ends, however it ends
+    return fd
 
 
 def _warn_if_replies_are_unauthenticated(rt) -> None:

@@ -17,6 +17,9 @@ from bot.store.private import private_dir, private_file, restrict
 # SQLite's companions of the database file: it creates them with the database
 # file's own mode, so a database made 0600 keeps them 0600.
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# How long a write waits for another connection's (a sqlite3 shell, a backup) before the
+# round stops with "database is locked" (bot.store.faults), to be tried again later.
+BUSY_TIMEOUT_MS = 10000
 
 
 def make_engine(url, synchronous: str = "FULL") -> Engine:
@@ -29,7 +32,7 @@ def make_engine(url, synchronous: str = "FULL") -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the daemon
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.close()
     return engine
