@@ -79,7 +79,7 @@ def _timezone(rt: Runtime) -> ZoneInfo:
 
 
 def _send(rt: Runtime) -> None:
-    report = send_pending(rt.sessions, rt.transport, rt.cfg)
+    report = send_pending(rt.sessions, rt.transport, rt.cfg, rt.stopping)
     if report.sent or report.retrying or report.failed:
         log.info("outbox: %d sent, %d deferred, %d failed", report.sent, report.retrying, report.failed)
 

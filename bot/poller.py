@@ -135,7 +135,7 @@ class _OutboxDrainer(threading.Thread):
         self.sessions = unsynced(rt.sessions)
 
     def _send(self, sessions: sessionmaker[Session] | None = None) -> SendReport:
-        sent = send_pending(sessions or self.sessions, self.rt.transport, self.rt.cfg)
+        sent = send_pending(sessions or self.sessions, self.rt.transport, self.rt.cfg, self.rt.stopping)
         for name in ("sent", "retrying", "failed"):
             setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
         self.total.unreachable |= sent.unreachable
