@@ -6,10 +6,31 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
-import click
+
+def _starts_the_daemon(argv: list[str]) -> bool:
+    """`citebot [--config PATH] [-v] run …` (the console script or python -m bot)."""
+    if Path(argv[0]).name not in ("citebot", "__main__.py"):
+        return False
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word == "run"
+    return False
+
+
+if _starts_the_daemon(sys.argv):
+    # Before anything is imported: from here on a stop signal waits for the daemon to take it
+    # (bot.daemon.run), start-up included, and it ends cleanly, exit 0, instead of killing the
+    # process in the middle of its migrations.
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT))
+
+import click  # noqa: E402
 
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -101,6 +122,19 @@ def _poller_lock(ctx: click.Context, command: str) -> int:
     return fd
 
 
+def _stop_on_signal(rt) -> None:
+    """SIGTERM or SIGINT during `poll --once`: the message in hand is finished, nothing else is
+    started, what was claimed for sending and not sent is released; a second signal ends it."""
+
+    def stop(signum, _frame):
+        rt.stopping.set()
+        for name in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(name, signal.SIG_DFL)
+
+    for name in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(name, stop)
+
+
 def _warn_if_replies_are_unauthenticated(rt) -> None:
     """security.md, "Opinions and commands": the commands that read replies (`poll`, `run`) say
     once, at start, that without bot.authserv_id the IEN's replies are trusted on their From alone."""
@@ -163,6 +197,7 @@ def poll(ctx: click.Context, once: bool) -> None:
     _poller_lock(ctx, "poll")
     rt = runtime(ctx)
     _warn_if_replies_are_unauthenticated(rt)
+    _stop_on_signal(rt)
     report = poll_once(rt)
     if report.fault:
         click.echo(report.fault, err=True)

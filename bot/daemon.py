@@ -214,7 +214,11 @@ def run(rt: Runtime, lock_fd: int) -> int:
     """Run until SIGTERM or SIGINT; 0. `lock_fd` (from acquire_lock) stays open until the process ends."""
     # The stop signals are blocked before any thread starts (threads inherit the mask), and
     # taken by sigwait() in this thread: no handler runs in the middle of a job.
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # already so since the command line was read
+    if early := signal.sigpending() & set(STOP_SIGNALS):
+        log.info("arrêt demandé (%s) pendant le démarrage : rien n'a été commencé",
+                 signal.Signals(min(early)).name)
+        return 0
     scheduler = build_scheduler(rt)
     scheduler.start()
     watchers = start_watchers(rt.cfg.mailboxes, Waker(rt, scheduler), rt.stopping)
@@ -228,7 +232,7 @@ def run(rt: Runtime, lock_fd: int) -> int:
     # A second signal ends the process at once.
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     stop_watchers(watchers)  # they see `stopping` within a second: DONE, LOGOUT
     scheduler.shutdown(wait=True)
     log.info("citebot stopped")
