@@ -9,6 +9,7 @@ the same single outcome.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # A mailbox's start date, when `since` is not set: this long before its first poll,
 # so that a fiche sent the week the bot was installed is still taken.
 FIRST_POLL_LOOKBACK = timedelta(days=7)
+SENDER_SWITCH_INTERVAL = 0.0005  # seconds; see poll_once
 
 
 class Hooks:
@@ -83,6 +85,11 @@ def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> 
     (answers go out while a backlog is read), then once more at the end."""
     report = PollReport()
     drainer = _OutboxDrainer(rt)
+    # The sending thread, once the server has answered, waits for the interpreter's lock
+    # before it can record the answer: held by the polling thread for up to the switch
+    # interval (5 ms by default). It asks for it once per mail; shorter turns cost nothing else.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
     drainer.start()
     try:
         for mailbox in rt.cfg.mailboxes if mailboxes is None else mailboxes:
@@ -111,6 +118,8 @@ def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> 
             report.sending = drainer.total
             if report.fault is None:
                 _stopped_by(rt, report, exc)
+        finally:
+            sys.setswitchinterval(switch_interval)
     return report
 
 

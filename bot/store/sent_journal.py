@@ -27,8 +27,9 @@ JOURNAL_FILE = "outbox-sent.journal"
 
 
 class SentJournal:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, durable: bool = False):
         self.path = Path(data_dir) / JOURNAL_FILE
+        self.durable = durable
         self._fd: int | None = None
 
     def _open(self) -> int:
@@ -52,7 +53,8 @@ class SentJournal:
         line = ("\n" + json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._locked() as fd:
             os.write(fd, line)
-            os.fdatasync(fd)
+            if self.durable:
+                os.fdatasync(fd)
 
     def fold(self, apply: Callable[[list[dict]], None]) -> int:
         """Hand every recorded outcome to `apply` (which commits them to the database), then
