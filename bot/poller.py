@@ -152,7 +152,7 @@ class _OutboxDrainer(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self.done.is_set() and not self.total.unreachable:
+            while not self.done.is_set() and not self.total.unreachable and not self.rt.stopping.is_set():
                 if not self._send().sent:
                     self.done.wait(0.05)
         except BaseException as exc:  # noqa: BLE001 — handed over to the polling thread

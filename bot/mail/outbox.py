@@ -161,6 +161,9 @@ def send_pending(sessions: sessionmaker[Session], transport: Transport, cfg: Con
     claimed: list[int] = []
     try:
         _record_unrecorded(sessions, journal)
+        if _stop(stopping):
+            _fold(sessions, journal)
+            return report  # stopping: nothing more is claimed
         claimed = _next_batch(sessions, journal, cfg, report)
         if not claimed:
             return report
