@@ -235,3 +235,25 @@ def test_two_pollers_and_a_poll_beside_the_daemon_on_a_fresh_data_dir(bot, tmp_p
         assert len(session.scalars(select(Dossier)).all()) == 4
         assert len(session.scalars(select(InboundMessage)).all()) == 4
     assert marked(bot) == [True] * 4
+
+
+def test_the_daemon_s_jobs_survive_a_locked_database_and_retry(tmp_path, dovecot, smtp_sink, monkeypatch, caplog):
+    from bot import daemon
+
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 200)
+    bot = make_bot(tmp_path, dovecot, smtp_sink, monkeypatch)
+    bot.deliver(porteur_mail(0))
+    poll, outbox_job = (daemon.guarded(bot.rt, "poll", daemon.poll_job),
+                        daemon.guarded(bot.rt, "outbox", daemon.outbox_job))
+    locker = hold_write_lock(bot)
+    try:
+        poll()  # never raises
+        outbox_job()
+    finally:
+        locker.rollback()
+        locker.close()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and all("verrouillée" in r.getMessage() and not r.exc_info for r in errors), errors
+    assert marked(bot) == [False]
+    poll()  # the next run
+    assert marked(bot) == [True] and acknowledged(bot) == ["porteur0@example.org"]
