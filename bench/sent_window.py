@@ -32,9 +32,14 @@ from ingest import append_all, fiche_mail, write_config  # noqa: E402
 P99_TARGET_MS = 5.0
 
 
-def child(config_path: str, through_database: bool) -> dict:
+def child(config_path: str, through_database: bool, switch_interval: float | None = None) -> dict:
     """The bot alone, in a fresh process: one poll_once, every gap measured."""
     import threading
+
+    import bot.poller
+
+    if switch_interval:
+        bot.poller.SENDER_SWITCH_INTERVAL = switch_interval
 
     from bot.config import load_config
     from bot.mail import outbox
@@ -97,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--compare", action="store_true", help="also measure the database-only record")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="the interpreter's switch interval while sending (default: bot.poller's)")
     args = parser.parse_args()
     from servers import Dovecot, SmtpSink, dovecot_available
 
@@ -115,7 +122,7 @@ def main() -> None:
             append_all(dovecot, account.user, raws)
             config = write_config(Path(tmp), f"sent{k}", account, sink)
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                result = pool.submit(child, str(config), through_database).result()
+                result = pool.submit(child, str(config), through_database, args.switch_interval).result()
             lines += summary(label, result)
             sink.reset()
     print("\n".join(lines))
