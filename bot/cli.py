@@ -359,13 +359,10 @@ def digest(ctx: click.Context, today) -> None:
 @click.option("--commentaire", default=None, help="Commentaire de la troïka, repris dans le courriel au porteur.")
 @click.pass_context
 def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None, commentaire: str | None) -> None:
-    """Enregistre la décision de la troïka et prépare le courriel au porteur."""
-    from bot.dossier.decisions import DecisionRefused
-    from bot.dossier.decisions import decide as record
-    from bot.form.values import format_amount, parse_amount
-    from bot.mail.outbox import send_pending
+    """Enregistre la décision de la troïka et prépare le courrier au porteur (annulable : citebot undo)."""
+    from bot.dossier import actions
+    from bot.form.values import parse_amount
 
-    rt = runtime(ctx)
     try:
         amount = parse_amount(montant) if montant else None
         if amount is not None and not 0 < amount < 10**9:
@@ -373,19 +370,82 @@ def decide(ctx: click.Context, reference: str, verdict: str, montant: str | None
     except ValueError:
         click.echo(f"Montant non reconnu : « {montant} » (exemple : --montant 1500 ou --montant \"1 500,00\").", err=True)
         sys.exit(1)
+    _act(ctx, lambda session, rt: actions.decide(session, rt.cfg, rt.rules, reference, verdict, amount, commentaire,
+                                                 line=f"citebot decide {verdict}"))
+
+
+@main.command()
+@click.argument("reference")
+@click.option("--motif", default=None, help="Le motif, repris dans le courrier au porteur.")
+@click.pass_context
+def close(ctx: click.Context, reference: str, motif: str | None) -> None:
+    """Classe un dossier sans suite : plus de rappels, hors des listes à traiter."""
+    from bot.dossier import actions
+
+    _act(ctx, lambda session, rt: actions.close(session, rt.cfg, reference, motif, line="citebot close"))
+
+
+@main.command()
+@click.argument("reference")
+@click.pass_context
+def reopen(ctx: click.Context, reference: str) -> None:
+    """Annule une décision ou un classement : le dossier reprend le statut que son contenu lui donne."""
+    from bot.dossier import actions
+
+    _act(ctx, lambda session, rt: actions.reopen(session, rt.cfg, rt.rules, reference, line="citebot reopen"))
+
+
+@main.command()
+@click.argument("reference")
+@click.argument("verdict", type=click.Choice(["favorable", "defavorable"]))
+@click.option("--commentaire", default=None, help="Le commentaire de l'IEN (lu par la coordination).")
+@click.pass_context
+def avis(ctx: click.Context, reference: str, verdict: str, commentaire: str | None) -> None:
+    """Enregistre un avis de l'IEN donné autrement (téléphone, secrétariat, papier), ou le corrige."""
+    from bot.dossier import actions
+
+    _act(ctx, lambda session, rt: actions.record_avis(session, rt.cfg, reference, verdict, commentaire,
+                                                      line=f"citebot avis {verdict}"))
+
+
+@main.command()
+@click.argument("reference")
+@click.pass_context
+def undo(ctx: click.Context, reference: str) -> None:
+    """Annule la dernière décision, le dernier classement ou la dernière réouverture tant que son courrier attend."""
+    from bot.dossier import actions
+
+    _act(ctx, lambda session, rt: actions.undo(session, rt.cfg, rt.rules, reference))
+
+
+def _act(ctx: click.Context, act) -> None:
+    """Apply one coordinator's command and say what it did and when its letters leave."""
+    from bot import clock
+    from bot.dossier import actions
+    from bot.mail.compose import datetime_fr
+    from bot.mail.outbox import send_pending
+
+    rt = runtime(ctx)
     try:
         with rt.sessions.begin() as session:
-            recorded = record(session, rt.cfg, rt.rules, reference, verdict, amount, commentaire)
-            reference, status = recorded.dossier.reference, recorded.dossier.status
-            granted = recorded.dossier.montant_accorde
-    except DecisionRefused as exc:
-        click.echo(str(exc), err=True)
+            done = act(session, rt)
+            reference, said, leave_at, held = done.dossier.reference, done.said, done.leave_at, done.held
+            letters = len(done.letters)
+    except actions.Refused as exc:
+        text = str(exc)
+        click.echo(text[0].upper() + text[1:] + ".", err=True)
         sys.exit(1)
     sending = send_pending(rt.sessions, rt.transport, rt.cfg)
-    done = "accepté" if status == "accepte" else "refusé"
-    amount_text = f", {format_amount(parse_amount(granted))} accordés" if granted else ""
-    click.echo(f"Dossier {reference} {done}{amount_text}. Courriel au porteur : "
-               + ("envoyé." if sending.sent else "en attente dans la file d'envoi (citebot outbox list)."))
+    if not letters:
+        after = "Aucun courrier au porteur."
+    elif held:
+        after = "Courrier au porteur retenu jusqu'à sa libération (citebot outbox list)."
+    elif leave_at is not None and leave_at > clock.now():
+        after = (f"Courrier au porteur : il partira le {datetime_fr(leave_at)} "
+                 f"(d'ici là : citebot undo {reference}).")
+    else:
+        after = "Courrier au porteur : " + ("envoyé." if sending.sent else "en attente dans la file d'envoi.")
+    click.echo(f"Dossier {reference} {said}. {after}")
 
 
 @main.command()

@@ -388,6 +388,8 @@ SCHEMA: dict[str, Section] = {
         "move_to": Key(STR),
         "timeout": Key(NUMBER, default=30, check=_check_positive),
         "ca_file": Key(PATH),
+        # The contact block at the end of the mails of this mailbox's dossiers (coordinators.md).
+        "signature": Key(STR, default="", allow_empty=True),
     }),
     # One block per application registration (mailboxes.md, "Authentication").
     "oauth2": Section(array=True, required=False, keys={
@@ -411,6 +413,14 @@ SCHEMA: dict[str, Section] = {
         "reply_mailbox": Key(STR, required=True),
         "reminder_days": Key(INT, default=7, check=_at_least(1)),
         "authserv_id": Key(STR, default="", allow_empty=True, check=_check_authserv_id),  # old name
+        # The IEN's comment is an internal opinion: the porteur is told it only when true.
+        "comment_to_porteur": Key(BOOL, default=False),
+    }),
+    "coordination": Section(required=False, keys={
+        # More coordinators (the Préfecture's pilot): digests of every dossier, commands by mail.
+        "extra": Key(STR_LIST, default=(), allow_empty=True, check=_check_emails),
+        # Letters that follow a coordinator's command wait this long: ANNULER cancels them.
+        "undo_minutes": Key(INT, default=30, check=_at_least(0)),
     }),
     "schedule": Section(required=False, keys={
         "poll_seconds": Key(INT, default=120, check=_at_least(1)),
@@ -503,6 +513,7 @@ class MailboxConfig:
     move_to: str | None = None
     timeout: float = 30
     ca_file: Path | None = None
+    signature: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -510,6 +521,13 @@ class AvisConfig:
     ien: tuple[str, ...]
     reply_mailbox: str
     reminder_days: int = 7
+    comment_to_porteur: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoordinationConfig:
+    extra: tuple[str, ...] = ()
+    undo_minutes: int = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -558,6 +576,7 @@ class Config:
     limits: LimitsConfig
     path: Path  # the configuration file itself (absolute)
     outbox: OutboxConfig = OutboxConfig()
+    coordination: CoordinationConfig = CoordinationConfig()
     # What works but should be changed (a password in the file…): one French line
     # each, naming the file and the key; shown once by the command that loaded it.
     warnings: tuple[str, ...] = ()
@@ -579,6 +598,12 @@ class Config:
     def mailbox_for_porteur_type(self, porteur_type: str | None) -> MailboxConfig | None:
         """The mailbox meant for that type of porteur, or None if no mailbox lists it."""
         return next((m for m in self.mailboxes if porteur_type in m.porteur_types), None)
+
+    @property
+    def coordinator_addresses(self) -> tuple[str, ...]:
+        """Every coordinator: those of the mailboxes, then `[coordination] extra` (coordinators.md)."""
+        every = [c for m in self.mailboxes for c in m.coordinators] + list(self.coordination.extra)
+        return tuple(dict.fromkeys(a.lower() for a in every))
 
     @property
     def avis_reply_mailbox(self) -> MailboxConfig:
@@ -700,6 +725,7 @@ def _build(data: dict, config_file: Path, env: Mapping[str, str], secrets: bool,
         schedule=ScheduleConfig(**_section(data.get("schedule", {}), "schedule", base)),
         limits=LimitsConfig(**_section(data.get("limits", {}), "limits", base)),
         outbox=OutboxConfig(**_tuples(_section(data.get("outbox", {}), "outbox", base))),
+        coordination=CoordinationConfig(**_tuples(_section(data.get("coordination", {}), "coordination", base))),
         path=config_file,
     )
 

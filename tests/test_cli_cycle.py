@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import subprocess
@@ -108,12 +110,22 @@ def test_demo_runs_a_whole_cycle_without_any_server(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bot", "demo", str(folder)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "CE-2026-0001" in proc.stdout or "CE-" in proc.stdout
+    out = proc.stdout
+    first_round = out.split("== 2.")[0]
+    assert "ien.lievin@ac-lille.fr : [CE-" in first_round and "Demande d'avis" in first_round
+    assert "Votre fiche projet doit être un fichier Word" in first_round
+    assert first_round.count("prêt pour la troïka") == 1 and "incomplet" in first_round
+    # The story goes on (coordinators.md): the IEN's answer, the digest, the troïka's reply, the letters, a bilan.
+    steps = ["l'IEN répond « favorable »", "le point du matin", "ACCEPTÉ CE-2026-0001 2 500 €",
+             "courrier au porteur à 19", "les courriers partent", "Votre projet est retenu",
+             "Décision de la troïka", "Rappel : bilan de mi-parcours 2026"]
+    positions = [out.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), list(zip(steps, positions))
     written = sorted((folder / "courriels-envoyes" / "new").glob("*.eml"))
-    assert len(written) == 5  # four answers and the avis request to the IEN
-    assert "ien.lievin@ac-lille.fr : [CE-" in proc.stdout and "Demande d'avis" in proc.stdout
-    assert "Votre fiche projet doit être un fichier Word" in proc.stdout
-    assert proc.stdout.count("prêt pour la troïka") == 1 and "incomplet" in proc.stdout
+    assert len(written) == 5 + 2 + 3 + 1 + 2 + 1  # first round, avis, digests, answer, letters, reminder
+    for path in written:
+        sent = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert "citebot " not in sent.get_body(("plain",)).get_content()
 
 
 def test_reading_commands_work_without_the_mail_passwords(bot):

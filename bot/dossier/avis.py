@@ -95,6 +95,7 @@ def request_avis(session: Session, cfg: Config, rules: Rules, dossier: Dossier) 
         **_base_context(cfg, dossier, avis),
         "summary": [(rules.field(k).label, _display(rules, k, fields.get(k))) for k in SUMMARY_FIELDS],
         "description": fields.get("description") or "—",
+        "comment_to_porteur": cfg.avis.comment_to_porteur,
     }
     _queue(session, cfg, Mail(kind="avis_demande", to=tuple(cfg.avis.ien), reply_to=cfg.avis_reply_mailbox.address,
                               attachments=_fiche(cfg, dossier), auto_submitted="auto-generated", context=context),
@@ -127,9 +128,13 @@ def note_coordinators(session: Session, cfg: Config, dossier: Dossier, title: st
     from bot.dossier.views import STATUS_LABELS
 
     fields = dossier.current.fields if dossier.current else {}
+    document = dossier.current.document if dossier.current else None
+    attached = _fiche(cfg, dossier) if document is not None and (cfg.bot.data_dir / document.stored_name).is_file() \
+        else ()
     _queue(session, cfg, Mail(
         kind="note_coordinateurs", to=tuple(dossier.coordinators), auto_submitted="auto-generated",
-        context={"reference": dossier.reference, "title": title, "text": text,
+        reply_to=_mailbox_address(cfg, dossier), attachments=attached,
+        context={"reference": dossier.reference, "title": title, "text": text, "reference_example": dossier.reference,
                  "intitule": fields.get("intitule") or "projet sans intitulé",
                  "status": STATUS_LABELS.get(dossier.status, dossier.status)},
     ), dossier)
@@ -235,15 +240,31 @@ def handle_reply(ctx: ReplyContext, avis: AvisRequest) -> str:
         ctx.event("statut", dossier, avant=dossier.status, apres=status, cause=f"avis {decision.kind}")
         dossier.status = status
     dossier.updated_at = now
-    recipients = tuple(a for a in (dossier.porteur_email,) if a)
-    _queue(session, cfg, Mail(
-        kind="avis_notification", to=recipients or tuple(dossier.coordinators),
-        cc=tuple(dossier.coordinators) if recipients else (), reply_to=_mailbox_address(cfg, dossier),
-        auto_submitted="auto-generated",
-        context={**base, "favorable": decision.kind == "favorable", "answered_at": now, "comment": avis.comment,
-                 "coordinators": dossier.coordinators},
-    ), dossier)
+    tell_outcome(session, cfg, dossier, avis)
     return f"avis_{decision.kind}"
+
+
+def tell_outcome(session: Session, cfg: Config, dossier: Dossier, avis: AvisRequest) -> list[Outbox]:
+    """The porteur is told the avis and what happens next; the IEN's comment is an internal
+    opinion: it goes to the coordinators only, unless `avis.comment_to_porteur` (coordinators.md)."""
+    base = _base_context(cfg, dossier, avis)
+    favorable = avis.status == "favorable"
+    to_porteur = cfg.avis.comment_to_porteur
+    recipients = tuple(a for a in (dossier.porteur_email,) if a)
+    coordinators = tuple(dossier.coordinators)
+    copy = coordinators if recipients and (to_porteur or not avis.comment) else ()
+    rows = [enqueue(session, Mail(
+        kind="avis_notification", to=recipients or coordinators, cc=copy, reply_to=_mailbox_address(cfg, dossier),
+        auto_submitted="auto-generated",
+        context={**base, "favorable": favorable, "answered_at": avis.answered_at,
+                 "comment": avis.comment if to_porteur or not recipients else None, "coordinators": coordinators},
+    ), cfg, dossier_id=dossier.id)]
+    if recipients and avis.comment and not to_porteur:
+        note_coordinators(session, cfg, dossier, "Avis de l'IEN : son commentaire",
+                          f"Avis {'favorable' if favorable else 'défavorable'} rendu le "
+                          f"{datetime_fr(avis.answered_at)}. Le commentaire, réservé à la coordination (le porteur "
+                          f"reçoit l'avis sans ce commentaire) :\n\n{avis.comment}")
+    return [r for r in rows if r is not None]
 
 
 def _mailbox_address(cfg: Config, dossier: Dossier) -> str | None:

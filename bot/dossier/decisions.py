@@ -16,7 +16,7 @@ from bot.form.values import format_amount
 from bot.mail.compose import Mail
 from bot.mail.outbox import enqueue
 from bot.rules import Rules
-from bot.store.models import Dossier, Event
+from bot.store.models import Dossier, Event, Outbox
 
 # From which statuses each decision may be recorded.
 ALLOWED = {"accepte": {"pret_troika"}, "refuse": {"pret_troika", "avis_defavorable"}}
@@ -30,6 +30,7 @@ class DecisionRefused(Exception):
 class Recorded:
     dossier: Dossier
     bilans: list
+    letter: Outbox | None = None  # the letter to the porteur (None: nobody to write to)
 
 
 def decide(session: Session, cfg: Config, rules: Rules, reference: str, verdict: str,
@@ -59,11 +60,11 @@ def decide(session: Session, cfg: Config, rules: Rules, reference: str, verdict:
     if verdict == "accepte":
         owed = bilans.create_for(session, dossier, date.fromisoformat(fields["date_debut"]),
                                  date.fromisoformat(fields["date_fin"]))
-    _tell_porteur(session, cfg, rules, dossier, verdict, montant, asked, owed)
-    return Recorded(dossier, owed)
+    letter = _tell_porteur(session, cfg, rules, dossier, verdict, montant, asked, owed)
+    return Recorded(dossier, owed, letter)
 
 
-def _tell_porteur(session, cfg, rules, dossier, verdict, montant, asked, owed) -> None:
+def _tell_porteur(session, cfg, rules, dossier, verdict, montant, asked, owed) -> Outbox | None:
     fields = dossier.current.fields
     mailbox = cfg.mailbox(dossier.mailbox)
     to = tuple(a for a in (dossier.porteur_email,) if a)
@@ -78,7 +79,7 @@ def _tell_porteur(session, cfg, rules, dossier, verdict, montant, asked, owed) -
             "mention": rules.communication["mention"], "logos": rules.communication["logos"],
             "cap": format_amount(rules.materiel_max_unit_price, cents=False),
         }
-    enqueue(session, Mail(
+    return enqueue(session, Mail(
         kind="decision_acceptee" if verdict == "accepte" else "decision_refus",
         to=to or tuple(dossier.coordinators), cc=tuple(dossier.coordinators) if to else (),
         reply_to=mailbox.address if mailbox else None, auto_submitted="auto-generated", context=context,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,8 @@ from bot.config import Config
 from bot.dossier import bilans
 from bot.dossier.context import Context
 from bot.dossier.views import STATUS_LABELS
-from bot.mail.compose import Mail
+from bot.form.values import format_amount
+from bot.mail.compose import Attachment, Mail
 from bot.mail.outbox import enqueue
 from bot.rules import Rules
 from bot.store.models import DigestState, Dossier, Event, InboundMessage, PendingChange
@@ -43,16 +45,19 @@ NOT_UNDERSTOOD_OUTCOMES = {
     "destinataire_ecarte": "pas de réponse : l'adresse de l'expéditeur est vide, celle d'un robot ou la nôtre",
 }
 # Sections in the order of the mail; the first ones are news, the others the state of things.
-NEWS = ("nouveaux", "repris", "a_confirmer", "non_envoyes", "versions", "avis_recus", "decisions", "bilans_recus", "incompris")
+NEWS = ("nouveaux", "repris", "a_confirmer", "non_envoyes", "versions", "avis_recus", "decisions", "bilans_recus",
+        "questions", "commandes_refusees", "incompris")
 TITLES = {
     "nouveaux": "Nouveaux dossiers",
-    "repris": "Fiches reprises dans les anciens messages (citebot backfill)",
-    "a_confirmer": "Envois d'une adresse inconnue du dossier, en attente de la confirmation du porteur",
+    "repris": "Fiches reprises dans les anciens messages (reprise demandée par l'exploitant)",
+    "a_confirmer": "Fiches et bilans d'une adresse inconnue du dossier, en attente de la confirmation du porteur",
     "non_envoyes": "Courriels non envoyés (adresse écartée ou limite quotidienne atteinte)",
     "versions": "Nouvelles versions (ce qui a changé)",
     "avis_recus": "Avis de l'IEN reçus",
     "decisions": "Décisions enregistrées",
     "bilans_recus": "Bilans reçus",
+    "questions": "Messages des porteurs rattachés à un dossier (questions, courriers)",
+    "commandes_refusees": "Commandes refusées (expéditeur non coordinateur, non authentifié, ou hors de son fil)",
     "incompris": "Messages que l'assistant n'a pas compris (à regarder)",
     "incomplets": "Dossiers incomplets (en attente d'une correction)",
     "avis_en_attente": "Avis de l'IEN en attente",
@@ -92,18 +97,19 @@ def _changes(rules: Rules, before: dict, after: dict) -> str:
 
 def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: datetime, today: date) -> Digest:
     digest = Digest(coordinator, since)
+    extra = coordinator in cfg.coordination.extra  # digests of every dossier (coordinators.md)
     mine = [d for d in session.scalars(select(Dossier).order_by(Dossier.year, Dossier.seq))
-            if coordinator in d.coordinators]
+            if extra or coordinator in d.coordinators]
     s = digest.sections
     new = [d for d in mine if d.created_at > since]
     s["nouveaux"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if not _taken_back(d)]
     s["repris"] = [_row(d, STATUS_LABELS.get(d.status, d.status)) for d in new if _taken_back(d)]
     s["a_confirmer"] = [
         _row(c.dossier, f"{'nouvelle version envoyée' if c.kind == 'version' else 'bilan envoyé'} par {c.sender} "
-                        f"(pour l'accepter : citebot confirm {c.dossier.reference})")
+                        f"(pour l'accepter : répondez CONFIRMER {c.dossier.reference})")
         for c in session.scalars(select(PendingChange).where(PendingChange.status == "attente")
                                  .order_by(PendingChange.id))
-        if c.created_at > since and coordinator in c.dossier.coordinators
+        if c.created_at > since and (extra or coordinator in c.dossier.coordinators)
     ]
     s["non_envoyes"] = _not_sent(session, cfg, coordinator, {d.id: d for d in mine}, since)
     s["versions"] = [
@@ -117,6 +123,8 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
                       for d in mine if d.decided_at and d.decided_at > since]
     s["bilans_recus"] = [_row(d, f"{bilans.label(b.kind)} {b.year}") for d in mine for b in d.bilans
                          if b.received_at and b.received_at > since]
+    s["questions"] = _questions(session, cfg, coordinator, {d.id: d for d in mine}, since)
+    s["commandes_refusees"] = _refused_commands(session, cfg, coordinator, since)
     s["incompris"] = _not_understood(session, cfg, coordinator, since)
     s["incomplets"] = [_row(d, f"{sum(f['severity'] == 'error' for f in d.current.findings)} point(s) à corriger")
                        for d in mine if d.status == "incomplet"]
@@ -125,7 +133,7 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
                 f"{d.avis.reminders_sent} rappel(s)")
         for d in mine if d.status == "en_attente_avis" and d.avis and d.avis.status == "demande"
     ]
-    s["prets"] = [_row(d) for d in mine if d.status == "pret_troika"]
+    s["prets"] = [_row(d, _amounts(d)) for d in mine if d.status == "pret_troika"]
     waiting = [(d, b) for d in mine if d.status == "accepte" for b in d.bilans if b.received_at is None]
     s["bilans_bientot"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {b.due:%d/%m/%Y}")
                            for d, b in waiting if today <= b.due <= today + SOON]
@@ -134,8 +142,49 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
     return digest
 
 
+def _amounts(dossier: Dossier) -> str:
+    fields = dossier.current.fields if dossier.current else {}
+    asked, total = fields.get("montant_sollicite"), fields.get("cout_total")
+    parts = [f"{format_amount(Decimal(asked))} sollicités" if asked else "montant sollicité non renseigné"]
+    if total:
+        parts.append(f"coût total {format_amount(Decimal(total))}")
+    return ", ".join(parts)
+
+
+def _mailboxes_of(cfg: Config, coordinator: str) -> list[str]:
+    if coordinator in cfg.coordination.extra:
+        return [m.name for m in cfg.mailboxes]
+    return [m.name for m in cfg.mailboxes if coordinator in m.coordinators]
+
+
+def _questions(session: Session, cfg: Config, coordinator: str, mine: dict[int, Dossier],
+               since: datetime) -> list[dict]:
+    """Porteurs' messages filed with a dossier (a question, a letter): to be answered by a person."""
+    rows = []
+    for event in session.scalars(select(Event).where(Event.kind == "courrier_recu", Event.at > since)
+                                 .order_by(Event.id)):
+        dossier = mine.get(event.dossier_id)
+        if dossier is not None:
+            pieces = event.detail.get("pieces") or []
+            rows.append(_row(dossier, f"« {event.detail.get('subject') or '(sans objet)'} »"
+                                      + (f", {len(pieces)} pièce(s) jointe(s)" if pieces else "")))
+    return rows
+
+
+def _refused_commands(session: Session, cfg: Config, coordinator: str, since: datetime) -> list[dict]:
+    """Commands by mail applied to nothing: not a coordinator, not authenticated, another thread…"""
+    rows = session.scalars(select(InboundMessage).where(
+        InboundMessage.mailbox.in_(_mailboxes_of(cfg, coordinator)), InboundMessage.received_at > since,
+        InboundMessage.outcome == "commande_refusee").order_by(InboundMessage.id))
+    return [{"reference": f"boîte {m.mailbox}", "intitule": (m.subject or "(sans objet)")[:80],
+             "structure": m.from_addr or "",
+             "detail": f"{m.detail.get('refus', 'refusée')} ; lignes : "
+                       + " / ".join(m.detail.get("commandes", []))[:300]}
+            for m in rows]
+
+
 def _not_understood(session: Session, cfg: Config, coordinator: str, since: datetime) -> list[dict]:
-    mailboxes = [m.name for m in cfg.mailboxes if coordinator in m.coordinators]
+    mailboxes = _mailboxes_of(cfg, coordinator)
     rows = session.scalars(select(InboundMessage).where(
         InboundMessage.mailbox.in_(mailboxes), InboundMessage.received_at > since).order_by(InboundMessage.id))
     return [{"reference": f"boîte {m.mailbox}", "intitule": (m.subject or "(sans objet)")[:80],
@@ -165,30 +214,57 @@ def _not_sent(session: Session, cfg: Config, coordinator: str, mine: dict[int, D
 
 
 def coordinators(session: Session, cfg: Config) -> list[str]:
-    everyone = {c for m in cfg.mailboxes for c in m.coordinators}
+    everyone = {c for m in cfg.mailboxes for c in m.coordinators} | set(cfg.coordination.extra)
     everyone |= {c for d in session.scalars(select(Dossier)) for c in d.coordinators}
     return sorted(everyone)
 
 
 def queue_digests(session: Session, cfg: Config, rules: Rules, today: date) -> int:
-    now, queued = clock.now(), 0
-    for coordinator in coordinators(session, cfg):
-        state = session.get(DigestState, coordinator)
-        digest = build(session, cfg, rules, coordinator, state.last_sent_at if state else EPOCH, today)
-        if not digest.has_news:
-            continue
-        sections = [{"title": TITLES[name], "rows": rows} for name, rows in digest.sections.items() if rows]
-        row = enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
-                                    context={"today": today, "since": None if state is None else state.last_sent_at,
-                                             "sections": sections, "bot_name": cfg.bot.name}), cfg)
-        # A coordinator address the outbox refuses (our own, a robot's) would be refused every day:
-        # the news count as told, and the refusal is an event.
-        if state is None:
-            session.add(DigestState(coordinator=coordinator, last_sent_at=now))
-        else:
-            state.last_sent_at = now
-        queued += row is not None
-    return queued
+    return sum(queue_digest(session, cfg, rules, coordinator, today) for coordinator in coordinators(session, cfg))
+
+
+def queue_digest(session: Session, cfg: Config, rules: Rules, coordinator: str, today: date,
+                 force: bool = False, in_reply_to: str | None = None) -> bool:
+    """One coordinator's digest, when there is news (or `force`: POINT by mail)."""
+    now = clock.now()
+    state = session.get(DigestState, coordinator)
+    digest = build(session, cfg, rules, coordinator, state.last_sent_at if state else EPOCH, today)
+    if not digest.has_news and not force:
+        return False
+    sections = [{"title": TITLES[name], "rows": rows} for name, rows in digest.sections.items() if rows]
+    row = enqueue(session, Mail(kind="digest", to=(coordinator,), auto_submitted="auto-generated",
+                                reply_to=_reply_mailbox(cfg, coordinator), in_reply_to=in_reply_to,
+                                attachments=_one_fiche(session, cfg, digest),
+                                references=(in_reply_to,) if in_reply_to else (),
+                                context={"today": today, "since": None if state is None else state.last_sent_at,
+                                         "sections": sections, "bot_name": cfg.bot.name,
+                                         "reference_example": f"{cfg.bot.reference_prefix}-{today.year}-0007"}), cfg)
+    # A coordinator address the outbox refuses (our own, a robot's) would be refused every day:
+    # the news count as told, and the refusal is an event.
+    if state is None:
+        session.add(DigestState(coordinator=coordinator, last_sent_at=now))
+    else:
+        state.last_sent_at = now
+    return row is not None
+
+
+def _one_fiche(session: Session, cfg: Config, digest: Digest) -> tuple[Attachment, ...]:
+    """The fiche, when the digest is about one dossier only (coordinators.md)."""
+    references = {r["reference"] for rows in digest.sections.values() for r in rows
+                  if not r["reference"].startswith("boîte ")}
+    if len(references) != 1:
+        return ()
+    dossier = session.scalar(select(Dossier).where(Dossier.reference == references.pop()))
+    document = dossier.current.document if dossier is not None and dossier.current else None
+    path = cfg.bot.data_dir / document.stored_name if document is not None and document.stored_name else None
+    if path is None or not path.is_file():
+        return ()
+    return (Attachment(f"{dossier.reference} - {document.original_name}", path.read_bytes()),)
+
+
+def _reply_mailbox(cfg: Config, coordinator: str) -> str:
+    """A polled mailbox the coordinator's answer (commands) reaches: their own team's."""
+    return next((m.address for m in cfg.mailboxes if coordinator in m.coordinators), cfg.mailboxes[0].address)
 
 
 def send_digests(rt: Context, today: date) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier import avis, bilans
+from bot.dossier import avis, bilans, coordination
 from bot.dossier.references import find_references, format_reference
 from bot.dossier.relevance import Candidate, about_the_call, first_lines, load_call_words
 from bot.dossier.trust import another_project, answer_address, first_known, is_known, with_version
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 WORD_SUFFIXES = (".docx", ".dotx")
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
+# Decided or closed: a new version is recorded, the status stands (the acknowledgement says so).
+SETTLED = {"accepte": "accepté", "refuse": "refusé", "sans_suite": "classé sans suite"}
 # Answers to what is not a fiche: at most limits.auto_replies_per_sender_per_day a day, together.
 LIMITED_REPLIES = ("format_incorrect", "fiche_non_reconnue", "message_trop_volumineux", "confirmation_attendue",
                    "statut_indisponible", "fichier_deja_recu")
@@ -205,6 +207,9 @@ class Intake:
         if (change := self._confirmation_answered()) is not None:
             return "confirmation", self._settle(change)
         fiches = [f for f in self.files if f.is_fiche]
+        # A coordinator's commands (or someone else's, refused): bot/dossier/coordination.py.
+        if (routed := coordination.route(self, bool(fiches), bool(self.files))) is not None:
+            return routed
         referred = self.referred
         if fiches:
             return ("version_corrigee" if referred else "depot"), self._file_fiches(fiches, referred)
@@ -256,6 +261,8 @@ class Intake:
         refers_to_us = bool(find_references(message.subject, self.cfg.bot.reference_prefix)) or self._answers_us()
         status_request = any(_STATUS_REQUEST.match(line or "") for line in (message.subject, _first_line(message)))
         if refers_to_us or status_request:
+            return True
+        if coordination.is_coordinator(self.cfg, message.from_addr) and coordination.has_commands(message, self.cfg):
             return True
         if not message.attachments:
             return False
@@ -361,6 +368,7 @@ class Intake:
             status="nouveau", mailbox=target.name, coordinators=list(target.coordinators),
             porteur_email=(self.sender or "")[:320] or None, created_at=self.now, updated_at=self.now,
             known_addresses=first_known(self.message.from_addr, json_value(result.fields)),
+            versions=[],  # known to be empty: never loaded from the database
         )
         if self.sender and self.sender != self.message.from_addr:
             dossier.known_addresses = with_version(dossier.known_addresses, self.sender, {})
@@ -388,6 +396,12 @@ class Intake:
         dossier.updated_at = self.now
         if self.sender:
             self.reply(self._acknowledgement(dossier, number, result), dossier)
+        if dossier.status in SETTLED:  # the decision stands: the coordinators are told (coordinators.md)
+            avis.note_coordinators(self.session, self.cfg, dossier, "Nouvelle version d'un dossier déjà "
+                                   + ("classé" if dossier.status == "sans_suite" else "décidé"),
+                                   f"Le porteur a envoyé la version {number} de sa fiche alors que le dossier est "
+                                   f"« {SETTLED[dossier.status]} ». Ce statut reste enregistré ; pour réexaminer le "
+                                   f"dossier, répondez ROUVRIR {dossier.reference}.")
         if result.valid and self._needs_avis(result):
             self.session.flush()
             avis.new_version_sent(self.session, self.cfg, self.rules, dossier)
@@ -439,7 +453,7 @@ class Intake:
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,
                 "left_over": self.left_over, "fiches_per_message": self.cfg.limits.fiches_per_message,
-                "unopened": self._unopened(),
+                "settled": SETTLED.get(dossier.status), "unopened": self._unopened(),
             },
         )
 

@@ -31,7 +31,8 @@ def with_version(known: list[str], sender: str | None, fields: dict) -> list[str
 
 
 def coordinators(cfg: Config) -> set[str]:
-    return {address_key(c) for m in cfg.mailboxes for c in m.coordinators}
+    """The mailboxes' coordinators and `[coordination] extra` (coordinators.md)."""
+    return {address_key(c) for c in cfg.coordinator_addresses}
 
 
 def is_known(known: Iterable[str], address: str | None, cfg: Config) -> bool:

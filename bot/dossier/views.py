@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import PARIS
+from bot.form.report import display_value
+from bot.form.values import format_amount
+from bot.rules import Rules, load_rules
 from bot.store.models import AvisRequest, Document, Dossier, Outbox
 
 STATUS_LABELS = {
@@ -43,10 +47,14 @@ EVENT_LABELS = {
     "confirmation_incomprise": "réponse à la demande de confirmation sans OUI ni NON",
     "reponse_non_envoyee": "réponse au porteur non envoyée (reprise des anciens messages)",
     "purge": "données personnelles effacées (durée de conservation échue)",
+    "classement": "dossier classé sans suite par la coordination", "reouverture": "dossier rouvert par la coordination",
+    "commande_annulee": "commande de la coordination annulée (ANNULER)",
 }
 
+AVIS_LABELS = {"demande": "demandé, en attente", "favorable": "favorable", "defavorable": "défavorable"}
+BILAN_LABELS = {"mi_parcours": "bilan de mi-parcours", "definitif": "bilan définitif"}
 MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "échec de l'envoi",
-               "held": "retenu (citebot outbox release)", "cancelled": "annulé"}
+               "held": "retenu jusqu'à sa libération", "cancelled": "annulé"}
 
 
 # A recipient's outcome when a mail's recipients were not all accepted (bot.mail.outbox).
@@ -146,7 +154,26 @@ def _when(stamp: str | None) -> str:
     return datetime.fromisoformat(stamp).strftime("%d/%m/%Y %H:%M") if stamp else "—"
 
 
-def as_text(data: dict) -> str:
+def _field_text(rules: Rules, key: str, value) -> str:
+    """A stored (JSON) field value as people read it."""
+    if value in (None, [], {}, ""):
+        return "—"
+    kind = rules.field(key).type
+    if kind == "amount":
+        return format_amount(Decimal(value))
+    if kind == "date":
+        return date.fromisoformat(value).strftime("%d/%m/%Y")
+    if kind == "materiel":
+        return " ; ".join(f"{m.get('designation')} × {m.get('quantite')}" for m in value)
+    if kind == "repartition" or isinstance(value, dict):
+        return ", ".join(f"{year} : {format_amount(Decimal(amount))}" for year, amount in value.items())
+    try:
+        return display_value(value, rules, key)
+    except (KeyError, TypeError, ValueError):
+        return str(value)
+
+
+def as_text(data: dict, rules: Rules | None = None) -> str:
     """One dossier for people, in French."""
     fields = data["fields"]
     lines = [
@@ -156,10 +183,38 @@ def as_text(data: dict) -> str:
         f"  Porteur : {data['porteur'] or '—'}",
         f"  Reçu le : {_when(data['received_at'])}",
     ]
+    rules = rules or load_rules()
+    lines.append("  Fiche :")
+    lines += [f"    {f.label} : {_field_text(rules, f.key, fields.get(f.key))}" for f in rules.fields
+              if f.key in fields]
     errors = [f for f in data["findings"] if f["severity"] == "error"]
     if errors:
         lines.append(f"  À corriger ({len(errors)}) :")
         lines += [f"    - {f['message']}" for f in errors]
+    others = [f for f in data["findings"] if f["severity"] != "error"]
+    if others:
+        lines.append(f"  Remarques ({len(others)}) :")
+        lines += [f"    - {f['message']}" for f in others]
+    given = data.get("avis")
+    lines.append("  Avis de l'IEN : " + ("—" if not given else
+                 f"{AVIS_LABELS.get(given['status'], given['status'])}, demandé le {_when(given['requested_at'])}"
+                 + (f", rendu le {_when(given['answered_at'])} par {given['answered_by']}" if given["answered_at"]
+                    else f", {given['reminders']} rappel(s)")
+                 + (f"\n    Commentaire : {given['comment']}" if given.get("comment") else "")))
+    decision = data.get("decision")
+    lines.append("  Décision : " + ("—" if not decision else
+                 f"{STATUS_LABELS.get(decision['status'], decision['status'])} le {_when(decision['decided_at'])}"
+                 + (f", {format_amount(Decimal(decision['montant_accorde']))} accordés"
+                    if decision["montant_accorde"] else "")
+                 + (f"\n    Commentaire : {decision['comment']}" if decision["comment"] else "")))
+    lines.append("  Bilans :")
+    lines += [f"    - {BILAN_LABELS.get(b['kind'], b['kind'])} {b['year']}, attendu le "
+              f"{date.fromisoformat(b['due']).strftime('%d/%m/%Y')} : "
+              + (f"reçu le {_when(b['received_at'])}" if b["received_at"] else "pas encore reçu")
+              for b in data.get("bilans", [])] or ["    —"]
+    lines.append("  Versions :")
+    lines += [f"    - version {v['number']} du {_when(v['received_at'])} : {'valide' if v['valid'] else 'incomplète'}"
+              + (f" ({v['document']})" if v["document"] else "") for v in data.get("versions", [])] or ["    —"]
     lines.append("  Documents :")
     lines += [f"    - {d['name']} ({d['role']}, {d['size']} octets)" for d in data["documents"]] or ["    —"]
     lines.append("  Courriels :")

@@ -31,7 +31,7 @@ from bot.mail.robots import refusal
 from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
 from bot.store import claims
 from bot.store.faults import fault, is_system_fault
-from bot.store.models import Event, Outbox
+from bot.store.models import Dossier, Event, Outbox
 from bot.store.sent_journal import SentJournal
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,9 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
         to, cc = cc, ()
     if not to:
         return None
-    mail = dataclasses.replace(mail, to=to, cc=cc)
+    mailbox = _mailbox_of(session, mail, cfg, dossier_id)
+    mail = dataclasses.replace(mail, to=to, cc=cc, reply_to=mail.reply_to or mailbox.address,
+                               context={**mail.context, "signature": signature(cfg, mailbox)})
     from_address = cfg.bot.address
     message_id = new_message_id(from_address)  # made once: a retry resends the same message
     built = build(mail, from_name=cfg.bot.name, from_address=from_address, message_id=message_id, date=now)
@@ -90,6 +92,19 @@ def enqueue(session: Session, mail: Mail, cfg: Config, *, dossier_id: int | None
     )
     session.add(row)
     return row
+
+
+def _mailbox_of(session: Session, mail: Mail, cfg: Config, dossier_id: int | None):
+    """The polled mailbox a mail speaks for: its dossier's, else the one it has Reply-To, else the first."""
+    dossier = session.get(Dossier, dossier_id) if dossier_id is not None else None
+    name = dossier.mailbox if dossier is not None else None
+    return (cfg.mailbox(name) if name else None) or next(
+        (m for m in cfg.mailboxes if mail.reply_to and m.address.lower() == mail.reply_to.lower()), cfg.mailboxes[0])
+
+
+def signature(cfg: Config, mailbox) -> str:
+    """The contact block at the end of every mail (`[[mailbox]] signature`; coordinators.md)."""
+    return mailbox.signature.strip() or f"{cfg.bot.name}\n{mailbox.address}"
 
 
 def _keep_recipients(mail: Mail, cfg: Config,
@@ -116,7 +131,7 @@ def _over_daily_limit(session: Session, address: str, cfg: Config) -> bool:
     kinds together; `+tag` and case variants are one address; coordinators and the IEN
     are never limited (security.md)."""
     key = address_key(address)
-    exempt = {address_key(a) for m in cfg.mailboxes for a in m.coordinators} | {address_key(a) for a in cfg.avis.ien}
+    exempt = {address_key(a) for a in cfg.coordinator_addresses} | {address_key(a) for a in cfg.avis.ien}
     if key in exempt:
         return False
     day_start = datetime.combine(clock.today(), time(0), clock.PARIS)

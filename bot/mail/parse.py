@@ -923,18 +923,17 @@ def _bodies(part: Message, problems: _Problems, nesting: int = 0) -> tuple[str, 
 
 
 def _body_text(msg: Message, problems: _Problems) -> str:
-    plain, markup = _bodies(msg, problems)
-    if plain.strip():
-        return _clean_text(plain)
-    if len(markup) > MAX_HTML_CHARS:
-        problems.add("HTML body truncated for reading")
-        markup = markup[:MAX_HTML_CHARS]
-    return _clean_text(html_to_text(markup)) if markup.strip() else ""
+    return _text_of(_bodies(msg, problems), problems)
 
 
 def _tnef_text(body: tuple[str, str] | None, problems: _Problems) -> str:
     """The text of the message's winmail.dat (plain or RTF, else HTML), for a message whose MIME has none."""
-    plain, markup = body or ("", "")
+    return _text_of(body or ("", ""), problems)
+
+
+def _text_of(body: tuple[str, str], problems: _Problems) -> str:
+    """The plain text when there is one, else the HTML's text (bounded)."""
+    plain, markup = body
     if plain.strip():
         return _clean_text(plain)
     if len(markup) > MAX_HTML_CHARS:

@@ -245,3 +245,26 @@ class DigestState(Base):
     __tablename__ = "digest_state"
     coordinator: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
     last_sent_at: Mapped[datetime]
+
+
+class CoordinatorCommand(Base):
+    """One command of a coordinator (coordinators.md), by mail or from the CLI: waiting for
+    its « OUI » (a mail that was not a reply to ours), applied, refused, or cancelled by
+    ANNULER while its letters waited. `before` is what the dossier was, for ANNULER;
+    `letters` the outbox rows it queued."""
+
+    __tablename__ = "coordinator_command"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_message.id"))
+    dossier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dossier.id"), index=True)
+    sender: Mapped[str] = mapped_column(sa.String(320))  # "" from the CLI
+    verb: Mapped[str] = mapped_column(sa.String(30))
+    line: Mapped[str] = mapped_column(sa.Text)
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(20))  # a_confirmer | appliquee | refusee | annulee | expiree | ecartee
+    question_message_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    letters: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
+    dossier: Mapped[Dossier | None] = relationship()

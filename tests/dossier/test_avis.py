@@ -107,9 +107,12 @@ def test_a_favorable_reply_makes_the_dossier_ready_and_tells_the_porteur(bot):
     assert data["avis"]["status"] == "favorable" and data["avis"]["answered_by"] == IEN
     assert "projet d'école" in data["avis"]["comment"]
     [notice] = sent_of(bot, "avis_notification")
-    assert notice["To"] == "karim.benali@ac-lille.fr" and "chloe.dulieux@ac-lille.fr" in notice["Cc"]
+    assert notice["To"] == "karim.benali@ac-lille.fr"
     assert "Avis favorable" in notice["Subject"]
-    assert "projet d'école" in notice.get_body(("plain",)).get_content()
+    # The IEN's comment is an internal opinion (avis.comment_to_porteur = false): the coordinators only.
+    assert "projet d'école" not in notice.get_body(("plain",)).get_content()
+    [note] = sent_of(bot, "note_coordinateurs")
+    assert note["To"] == "chloe.dulieux@ac-lille.fr" and "projet d'école" in note.get_body(("plain",)).get_content()
     assert "avis_recu" in [e["kind"] for e in data["events"]]
 
 
@@ -241,10 +244,10 @@ def test_the_ien_s_comment_reaches_the_mails_and_the_digest_without_control_or_b
     assert dossier(bot).status == "pret_troika"
     send_digests(bot.rt, clock.today())
     bot.poll()
-    [notice] = sent_of(bot, "avis_notification")
+    [note] = sent_of(bot, "note_coordinateurs")  # the comment goes to the coordinators only
     digests = sent_of(bot, "digest")
     assert digests
-    for message in (notice, *digests):
+    for message in (note, *digests):
         for part in message.walk():
             if part.get_content_maintype() == "text":
                 text = part.get_content()

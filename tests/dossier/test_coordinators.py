@@ -21,7 +21,7 @@ VILLE = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 
 @pytest.fixture
 def bot(tmp_path, dovecot, smtp_sink, monkeypatch):
-    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, extra='[outbox]\nhold = ["decision_refus"]')
+    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, extra='[outbox]\nhold = ["decision_refus"]\n[coordination]\nundo_minutes = 0')
 
 
 def cli(bot, *args):
@@ -76,7 +76,7 @@ def test_a_decision_is_refused_when_the_dossier_is_not_ready(bot):
 def test_a_refusal_letter_is_held_until_released(bot):
     reference = filed(bot)
     result = cli(bot, "decide", reference, "refuse", "--commentaire", "Budget insuffisamment détaillé.")
-    assert result.exit_code == 0 and "en attente dans la file d'envoi" in result.output
+    assert result.exit_code == 0 and "retenu jusqu'à sa libération" in result.output
     assert sent_of(bot, "decision_refus") == []
     listed = cli(bot, "outbox", "list").output
     assert "decision_refus" in listed and reference in listed

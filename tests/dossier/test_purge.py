@@ -38,7 +38,9 @@ LECTURE = ("karim.benali@ac-lille.fr", "Karim Benali", "Lire ensemble en CP", "�
 
 @pytest.fixture
 def bot(tmp_path, dovecot, smtp_sink, monkeypatch):
-    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, en_mode="personnel")
+    # The letters leave at once (no undo window): the tests count what was sent.
+    return make_bot(tmp_path, dovecot, smtp_sink, monkeypatch, en_mode="personnel",
+                    extra="[coordination]\nundo_minutes = 0")
 
 
 @contextlib.contextmanager
@@ -221,14 +223,14 @@ def test_each_dossier_is_purged_the_day_after_its_period_ends_and_not_before(bot
     lines = [
         f"  {refs['papillons']} (refusé, conservé jusqu'au 31/12/2031) : 2 message(s), 3 fichier(s), 2 courriel(s)",
         f"  {refs['lecture']} (avis défavorable, conservé jusqu'au 31/12/2031) : 2 message(s), 3 fichier(s), "
-        "3 courriel(s)",
+        "4 courriel(s)",  # the avis notice, and the IEN's comment to the coordinators only
     ]
     assert planned.splitlines() == [
         "Purge à blanc du 01/01/2032 : seraient effacées les données personnelles de 2 dossier(s), 4 message(s), "
-        "6 fichier(s) et 5 courriel(s). Rien n'a été modifié.", *lines]
+        "6 fichier(s) et 6 courriel(s). Rien n'a été modifié.", *lines]
     assert done.splitlines() == [
         "Purge du 01/01/2032 : données personnelles effacées de 2 dossier(s), 4 message(s), 6 fichier(s) et "
-        "5 courriel(s).", *lines]
+        "6 courriel(s).", *lines]
 
     # Exactly the six files of Papillons and Lecture are gone; the annex Théâtre shares stays.
     gone = set(files_before) - set(stored_files(bot))
@@ -293,7 +295,7 @@ def test_the_history_stays_without_personal_data_and_says_what_went(bot):
     lecture = json.loads(cli(bot, "dossiers", "show", refs["lecture"], "--json"))
     assert (lecture["avis"]["status"], lecture["avis"]["answered_by"], lecture["avis"]["comment"]) == (
         "defavorable", None, None)
-    assert lecture["events"][-1]["detail"] == {"messages": 2, "documents": 1, "versions": 1, "courriels": 3,
+    assert lecture["events"][-1]["detail"] == {"messages": 2, "documents": 1, "versions": 1, "courriels": 4,
                                                "evenements": lecture["events"][-1]["detail"]["evenements"],
                                                "conserve_jusqu_au": "2031-12-31", "fichiers": 3}
     papillons = json.loads(cli(bot, "dossiers", "show", refs["papillons"], "--json"))

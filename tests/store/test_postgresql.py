@@ -150,7 +150,8 @@ def make_pg_bot(tmp_path, dovecot, smtp_sink, monkeypatch, url: str, **options) 
 @pytest.fixture
 def bot(postgres, pg_url, tmp_path, dovecot, smtp_sink, monkeypatch) -> Iterator[Bot]:
     # postgres first: without PostgreSQL the test is skipped before Dovecot is started (or required).
-    bot = make_pg_bot(tmp_path, dovecot, smtp_sink, monkeypatch, pg_url, limit=5)
+    bot = make_pg_bot(tmp_path, dovecot, smtp_sink, monkeypatch, pg_url, limit=5,
+                      extra="[coordination]\nundo_minutes = 0")  # letters at once: the tests count them
     yield bot
     bot.rt.sessions.kw["bind"].dispose()
 
