@@ -1,10 +1,10 @@
 """The outbox's journal of what the SMTP server accepted, written the moment it answers.
 
-The `sent` record must be durable before anything else can happen to the process, and it
+The `sent` record must outlive the process before anything else can happen to it, and it
 must not wait: the database's write lock is the poll's while it records a message (SQLite
 has one writer at a time), and a mail accepted but not yet recorded would go again if the
 process died then. So the outcome is first appended to `<data_dir>/outbox-sent.journal`
-(one JSON line, fdatasync'ed, under a flock that only senders take), then folded into the
+(one JSON line, under a flock that only senders take), then folded into the
 outbox rows by the next claim of any process (bot.mail.outbox) and the line forgotten. A
 mail in the journal is never claimed again: the fold comes first.
 
@@ -27,9 +27,8 @@ JOURNAL_FILE = "outbox-sent.journal"
 
 
 class SentJournal:
-    def __init__(self, data_dir: Path, durable: bool = False):
+    def __init__(self, data_dir: Path):
         self.path = Path(data_dir) / JOURNAL_FILE
-        self.durable = durable
         self._fd: int | None = None
 
     def _open(self) -> int:
@@ -48,13 +47,14 @@ class SentJournal:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def record(self, entry: dict) -> None:
-        """Append one outcome, durably (OSError when the disk refuses: the caller keeps it)."""
+        """Append one outcome (OSError when the disk refuses: the caller keeps it). Not fsynced:
+        written, it outlives the process at once; against a power cut it is made durable by the
+        fold's commit, synced by itself or by the poll's next commit (bot.store.db.unsynced):
+        this spares every mail an fsync queued behind the poll's own."""
         # Begun by a newline too: a line torn by a kill never swallows the next one.
         line = ("\n" + json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._locked() as fd:
             os.write(fd, line)
-            if self.durable:
-                os.fdatasync(fd)
 
     def fold(self, apply: Callable[[list[dict]], None]) -> int:
         """Hand every recorded outcome to `apply` (which commits them to the database), then
