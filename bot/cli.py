@@ -32,10 +32,15 @@ if _starts_the_daemon(sys.argv):
 
 import click  # noqa: E402
 
+from bot import cli_fr
+from bot import text as typography
+
+cli_fr.install()
+
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 
-class _Commands(click.Group):
+class _Commands(cli_fr.FrenchGroup):
     """Every command: a storage or database failure (full disk, read-only or forbidden folder,
     locked or unreachable database) is one French line naming the path or the database and
     what to do, and exit 1 — never a traceback (it is logged at DEBUG, -v)."""
@@ -64,6 +69,12 @@ def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _sending(sending) -> str:
+    """« courriels : 2 envoyés, 0 en attente, 0 en échec »."""
+    return (f"courriels : {sending.sent} {'envoyé' if sending.sent < 2 else 'envoyés'}, "
+            f"{sending.retrying} en attente, {sending.failed} en échec")
 
 
 def runtime(ctx: click.Context, secrets: bool = True):
@@ -202,9 +213,11 @@ def poll(ctx: click.Context, once: bool) -> None:
     if report.fault:
         click.echo(report.fault, err=True)
     sending = report.sending
-    aside = f", dont {report.left_alone} hors appel (laissé(s) tel(s) quel(s))" if report.left_alone else ""
-    click.echo(f"{report.handled} message(s) traité(s){aside}, {report.skipped} déjà connu(s) ; "
-               f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
+    aside = (f", dont {report.left_alone} hors appel ({'laissé tel quel' if report.left_alone < 2 else 'laissés tels quels'})"
+             if report.left_alone else "")
+    click.echo(typography.spaces(
+        f"{typography.plural(report.handled, 'message traité')}{aside}, {report.skipped} déjà "
+        f"{'connu' if report.skipped < 2 else 'connus'} ; {_sending(sending)}."))
     for name in report.unreachable:
         click.echo(report.advice.get(name) or f"Boîte « {name} » injoignable : elle sera relevée au prochain passage.",
                    err=True)
@@ -215,7 +228,7 @@ def poll(ctx: click.Context, once: bool) -> None:
 
 @main.command()
 @click.argument("mailbox")
-@click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--since", "since", required=True, type=cli_fr.Day(),
               help="Reprendre les messages reçus depuis ce jour (AAAA-MM-JJ).")
 @click.option("--answer", is_flag=True, help="Répondre aussi aux porteurs (par défaut : aucun courriel aux porteurs).")
 @click.pass_context
@@ -237,9 +250,10 @@ def backfill(ctx: click.Context, mailbox: str, since, answer: bool) -> None:
         click.echo(f"Boîte « {mailbox} » injoignable : rien n'a été repris, réessayez plus tard.", err=True)
         sys.exit(1)
     sending = report.sending
-    click.echo(f"{report.handled - report.left_alone} message(s) repris, {report.left_alone} sans fiche laissé(s) "
-               f"tel(s) quel(s), {report.skipped} déjà connu(s) ; "
-               f"courriels : {sending.sent} envoyé(s), {sending.retrying} en attente, {sending.failed} en échec.")
+    click.echo(typography.spaces(
+        f"{typography.plural(report.handled - report.left_alone, 'message repris')}, {report.left_alone} sans fiche "
+        f"{'laissé tel quel' if report.left_alone < 2 else 'laissés tels quels'}, {report.skipped} déjà "
+        f"{'connu' if report.skipped < 2 else 'connus'} ; {_sending(sending)}."))
     if not answer:
         click.echo("Aucun courriel n'a été adressé aux porteurs (option --answer pour leur répondre).")
     sys.exit(EXIT_OK)
@@ -267,7 +281,8 @@ def dossiers() -> None:
 
 
 @dossiers.command("list")
-@click.option("--status", default=None, help="Seulement les dossiers dans ce statut (ex. incomplet).")
+@click.option("--status", type=cli_fr.Status(), default=None,
+              help="Seulement les dossiers dans ce statut, par sa clé ou son libellé (ex. incomplet, accepté).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def dossiers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
@@ -303,11 +318,11 @@ def dossiers_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        click.echo(views.as_text(data))
+        click.echo(typography.spaces(views.as_text(data)))
 
 
-TODAY = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-                     help="Le jour à traiter (AAAA-MM-JJ ; par défaut aujourd'hui, heure de Paris).")
+TODAY = click.option("--today", type=cli_fr.Day(), default=None,
+                     help="Le jour à traiter (JJ/MM/AAAA ou AAAA-MM-JJ ; par défaut aujourd'hui, heure de Paris).")
 
 
 @contextlib.contextmanager
@@ -334,7 +349,8 @@ def remind(ctx: click.Context, today) -> None:
     with on_day(today) as day:
         report = run_reminders(rt, day)
         sending = send_pending(rt.sessions, rt.transport, rt.cfg)
-    click.echo(f"{day:%d/%m/%Y} : {report} ; {sending.sent} courriel(s) envoyé(s).")
+    click.echo(typography.spaces(f"{typography.short_day(day)} : {report} ; "
+                                 f"{typography.plural(sending.sent, 'courriel envoyé')}."))
 
 
 @main.command()
@@ -342,14 +358,19 @@ def remind(ctx: click.Context, today) -> None:
 @click.pass_context
 def digest(ctx: click.Context, today) -> None:
     """Prépare et envoie le point aux coordinateurs (rien s'il n'y a rien de nouveau)."""
+    from bot import clock
     from bot.dossier.digest import send_digests
     from bot.mail.outbox import send_pending
 
     rt = runtime(ctx)
-    with on_day(today) as day:
-        queued = send_digests(rt, day)
-        send_pending(rt.sessions, rt.transport, rt.cfg)
-    click.echo(f"{queued} point(s) envoyé(s) aux coordinateurs." if queued else "Rien de nouveau : aucun point envoyé.")
+    # --today names the day of the digest (its title, the bilans due soon or late),
+    # never the instant: what was received until now is told once, however many
+    # digests run that day.
+    day = today.date() if today is not None else clock.today()
+    queued = send_digests(rt, day)
+    send_pending(rt.sessions, rt.transport, rt.cfg)
+    click.echo(typography.spaces(f"{typography.plural(queued, 'point envoyé')} aux coordinateurs." if queued
+                                 else "Rien de nouveau : aucun point envoyé."))
 
 
 @main.command()
@@ -471,7 +492,7 @@ def confirm(ctx: click.Context, reference: str) -> None:
             apply_pending(rt.cfg, rt.rules, session, change)
         reference, count = dossier.reference, len(changes)
     send_pending(rt.sessions, rt.transport, rt.cfg)
-    click.echo(f"Dossier {reference} : {count} envoi(s) en attente appliqué(s).")
+    click.echo(typography.spaces(f"Dossier {reference} : {typography.plural(count, 'envoi en attente appliqué', 'envois en attente appliqués')}."))
 
 
 @main.group()
@@ -551,7 +572,7 @@ def export(ctx: click.Context, out: Path) -> None:
     except OSError as exc:
         click.echo(f"Impossible d'écrire {out} : {exc.strerror or exc}.", err=True)
         sys.exit(1)
-    click.echo(f"{count} dossier(s) exporté(s) dans {out}.")
+    click.echo(f"{typography.plural(count, 'dossier exporté')} dans {out}.")
 
 
 @main.command()

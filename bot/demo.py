@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from bot import clock
+from bot import text as typography
 from bot.form.samples import sample_files
 from bot.rules import load_rules
 
@@ -47,7 +48,7 @@ path = "boites/education_nationale"
 coordinators = ["chloe.dulieux@ac-lille.fr"]
 porteur_types = ["education_nationale"]
 signature = '''
-Chloé Dulieux, coordonnatrice de la cité éducative (Éducation nationale)
+Chloé Dulieux, coordonnatrice de la Cité éducative (Éducation nationale)
 06 45 53 75 03 · chloe.dulieux@ac-lille.fr'''
 
 [[mailbox]]
@@ -59,7 +60,7 @@ path = "boites/ville"
 coordinators = ["f.talaga@lievin.fr", "l.marcq@lievin.fr"]
 porteur_types = ["service_ville", "association", "structure_partenaire", "secteur_prive"]
 signature = '''
-Laurence Marcq, coordinatrice de la cité éducative (Ville de Liévin)
+Laurence Marcq, coordinatrice de la Cité éducative (Ville de Liévin)
 03 21 45 65 08 · l.marcq@lievin.fr'''
 
 [avis]
@@ -191,9 +192,9 @@ def run_demo(folder: Path) -> int:
         story.step(1, "les dépôts")
         click.echo(f"Quatre dépôts d'exemple et le courriel d'une collègue déposés dans {folder / 'boites'}.")
         report = story.poll()
-        click.echo(f"Passage terminé : {report.handled} message(s) relevé(s), dont {report.left_alone} sans rapport "
-                   f"avec l'appel (laissé(s) tel(s) quel(s), sans réponse ni copie) ; "
-                   f"{report.sending.sent} courriel(s) écrit(s).")
+        click.echo(f"Passage terminé : {typography.plural(report.handled, 'message relevé')}, dont "
+                   f"{report.left_alone} sans rapport avec l'appel (laissé tel quel, sans réponse ni copie) ; "
+                   f"{typography.plural(report.sending.sent, 'courriel écrit')}.")
         story.dossiers()
         click.echo(f"\nCourriels envoyés (fichiers .eml) : {story.outbox}")
         story.new_mails()

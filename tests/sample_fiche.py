@@ -9,7 +9,7 @@ PAIRS = [
     ("Téléphone du référent", "03.21.00.00.00"),
     ("Parcours", "☒ Citoyen\n☐ Avenir\n☐ Sport, santé, bien-être\n☒ Artistique et culturel\n☐ Scientifique et technique\n☐ Co-éducation"),
     ("Objectif(s) stratégique(s)", "1.2.2 Valoriser l'engagement des enfants\n3.1.3"),
-    ("Secteur(s) de la cité éducative", "☒ Niveau 1 – Collège Curie\n☐ Niveau 2 – Collège Riaumont\n☐ Niveau 3 – Collège Descartes"),
+    ("Secteur(s) de la Cité éducative", "☒ Niveau 1 – Collège Curie\n☐ Niveau 2 – Collège Riaumont\n☐ Niveau 3 – Collège Descartes"),
     ("Établissement(s) concerné(s)", "École Jean Jaurès"),
     ("Public visé", "Élèves de CM1-CM2"),
     ("Nombre de bénéficiaires", "48"),

@@ -16,7 +16,7 @@ import pytest
 BOT = Path(__file__).resolve().parents[1] / "bot"
 
 # The modules allowed at the top of bot/: what ties the sub-packages together.
-TOP = {"__init__", "__main__", "cli", "daemon", "demo", "poller", "config", "rules", "clock", "paths", "text"}
+TOP = {"__init__", "__main__", "cli", "cli_fr", "daemon", "demo", "poller", "config", "rules", "clock", "paths", "text"}
 SUBPACKAGES = {"form", "mail", "dossier", "store"}
 BASE = {"bot.config", "bot.rules", "bot.clock", "bot.paths", "bot.text"}
 

@@ -61,7 +61,7 @@ def test_a_megabyte_intitule_is_polled_in_seconds_and_cut_at_100_characters_in_e
         assert all(len(line) < 998 for line in delivery.data.split(b"\n"))
     for message in bot.sent():
         assert len(message["Subject"]) < 998
-    for kind, before in (("accuse_reception", f"[{dossier.reference}] Fiche projet reçue : "),
+    for kind, before in (("accuse_reception", f"[{dossier.reference}] Fiche projet complète — "),
                          ("avis_demande", f"[{dossier.reference}] Demande d'avis — ")):
         [message] = sent_of(bot, kind)
         subject = one_line(message["Subject"])  # the stdlib unfolds an encoded word with one space more
@@ -110,7 +110,7 @@ def test_bidi_and_control_characters_reach_no_subject_body_digest_or_export(bot,
     for message in bot.sent():
         assert not unsafe_in(everything_written(message)), message["X-Citebot-Kind"]
     [ack] = sent_of(bot, "accuse_reception")
-    assert one_line(ack["Subject"]).endswith("Fiche projet reçue : Atelier edoc.exe lecture31m partagée du soir")
+    assert one_line(ack["Subject"]).endswith(" — Atelier edoc.exe lecture31m partagée du soir")
     assert "Association Lire et Dire" in ack.get_body(("plain",)).get_content()
     assert "Projet terces de l'école" in sent_of(bot, "format_incorrect")[0].get_body(("plain",)).get_content()
     for digest in sent_of(bot, "digest"):

@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -32,7 +33,7 @@ def test_poll_once_files_the_dossiers_and_sends_the_outbox(bot):
     bot.deliver(mail(attachments=[("b.docx", fiche_with_errors())]))
     proc = citebot(bot, "poll", "--once")
     assert proc.returncode == 0, proc.stderr
-    assert "2 message(s) traité(s)" in proc.stdout and "2 envoyé(s)" in proc.stdout
+    assert "2\u00a0messages traités" in proc.stdout and "2 envoyés" in proc.stdout
     assert len(bot.sink.received) == 2
     assert "camille.martin" not in proc.stderr  # no personal data in the INFO log
 
@@ -118,7 +119,7 @@ def test_demo_runs_a_whole_cycle_without_any_server(tmp_path):
     # The story goes on (coordinators.md): the IEN's answer, the digest, the troïka's reply, the letters, a bilan.
     steps = ["l'IEN répond « favorable »", "le point du matin", "ACCEPTÉ CE-2026-0001 2 500 €",
              "courrier au porteur à 19", "les courriers partent", "Votre projet est retenu",
-             "Décision de la troïka", "Rappel : bilan de mi-parcours 2026"]
+             "Décision de la troïka", "Rappel\u00a0: bilan de mi-parcours 2026"]
     positions = [out.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), list(zip(steps, positions))
     written = sorted((folder / "courriels-envoyes" / "new").glob("*.eml"))
@@ -145,6 +146,7 @@ def test_dossiers_show_speaks_french_to_the_coordinators(bot):
     citebot(bot, "poll", "--once")
     reference = json.loads(citebot(bot, "dossiers", "list", "--json").stdout)[0]["reference"]
     out = citebot(bot, "dossiers", "show", reference).stdout
-    assert "Statut : prêt pour la troïka (version 1)" in out
-    assert ": dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
-    assert "Fiche projet reçue : Les petits reporters » à camille.martin@example.org : envoyé" in out
+    assert "Statut\u00a0: prêt pour la troïka (version 1)" in out
+    assert "\u00a0: dossier créé" in out and "(nouveau → prêt pour la troïka)" in out
+    assert "Fiche projet complète — Les petits reporters\u00a0» à camille.martin@example.org\u00a0: envoyé" in out
+    assert not re.search(r"\d{2}:\d{2}", out)  # « 01/12/2026 19 h 01 », never 19:01

@@ -60,7 +60,7 @@ def test_an_incomplete_fiche_gets_exactly_what_to_fix(bot):
     [dossier] = bot.dossiers()
     assert dossier.status == "incomplet"
     body = bot.sent()[0].get_body(("plain",)).get_content()
-    assert "VOTRE FICHE EST INCOMPLÈTE : 4 points à corriger" in body
+    assert "VOTRE FICHE EST INCOMPLÈTE\u00a0: 4\u00a0points à corriger" in body
     assert "Ligne « Vidéoprojecteur » : 650,00" in body.replace("\u00a0", " ")
     assert "répondant simplement à ce message" in body
 
@@ -95,7 +95,7 @@ def test_a_reply_to_the_acknowledgement_is_a_new_version_of_the_same_dossier(bot
     assert [v.number for v in dossier.versions] == [1, 2]
     assert dossier.status == "pret_troika"
     second = bot.sent()[1]
-    assert f"[{dossier.reference}] Version 2 reçue" in second["Subject"]
+    assert f"[{dossier.reference}] Fiche projet complète (version 2) — " in second["Subject"]
 
 
 def test_a_reference_in_the_subject_is_enough(bot):
@@ -117,7 +117,7 @@ def test_the_same_file_twice_creates_nothing_and_says_already_received(bot):
     assert len(dossier.versions) == 1
     second = bot.sent()[1]
     assert f"[{dossier.reference}] Fiche déjà reçue" in second["Subject"]
-    assert "« copie.docx »" in second.get_body(("plain",)).get_content()
+    assert "«\u00a0copie.docx\u00a0»" in second.get_body(("plain",)).get_content()
 
 
 def test_the_same_submission_sent_to_both_mailboxes_makes_one_dossier_and_one_answer(bot):
@@ -185,7 +185,7 @@ def test_a_pdf_gets_the_blank_form_and_an_explanation(bot):
     [reply] = bot.sent()
     assert "Votre fiche projet doit être un fichier Word (.docx)" in reply["Subject"]
     assert attachment_names(reply) == ["fiche-projet-vierge.docx"]
-    assert "« dossier.pdf »" in reply.get_body(("plain",)).get_content()
+    assert "«\u00a0dossier.pdf\u00a0»" in reply.get_body(("plain",)).get_content()
 
 
 def test_a_message_without_attachment_gets_the_blank_form(bot):
@@ -212,7 +212,7 @@ def test_a_word_file_that_is_not_a_fiche_is_kept_and_answered(bot):
     [reply] = bot.sent()
     assert "Nous n'avons pas pu lire votre fiche projet" in reply["Subject"]
     body = reply.get_body(("plain",)).get_content()
-    assert "« compte-rendu.docx »" in body and "ne ressemble pas à la fiche projet" in body
+    assert "«\u00a0compte-rendu.docx\u00a0»" in body and "ne ressemble pas à la fiche projet" in body
     with bot.rt.sessions() as s:
         from bot.store.models import Document
 
@@ -336,3 +336,23 @@ def test_a_porteur_address_with_accents_is_answered_through_smtputf8(bot):
     assert report.ok and len(bot.dossiers()) == 1
     assert bot.sink.received[0].rcpt_tos == ["josé.dupré@example.org"]
     assert "To: josé.dupré@example.org".encode() in bot.sink.received[0].data
+
+
+@pytest.mark.parametrize("name, content_type", [("fiche.odt", "application/vnd.oasis.opendocument.text"),
+                                                ("fiche.rtf", "application/rtf")])
+def test_an_odt_or_rtf_fiche_gets_its_own_answer_not_damaged(bot, name, content_type):
+    import io
+    import zipfile
+
+    odt = io.BytesIO()
+    with zipfile.ZipFile(odt, "w") as package:  # "mimetype" first and stored, as LibreOffice writes it
+        package.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        package.writestr("content.xml", "<office:document-content/>", zipfile.ZIP_DEFLATED)
+    rtf = b"{\\rtf1\\ansi\\deff0 Intitul\\'e9 du projet : Les petits reporters\\par}"
+    bot.deliver(mail(attachments=[(name, odt.getvalue() if name.endswith(".odt") else rtf, content_type)]))
+    bot.poll()
+    [reply] = bot.sent()
+    assert reply["X-Citebot-Kind"] == "fiche_non_reconnue"
+    body = reply.get_body(("plain",)).get_content()
+    assert ("OpenDocument (.odt)" if name.endswith(".odt") else "RTF") in body
+    assert "endommagé" not in body and "LibreOffice" in body

@@ -29,7 +29,7 @@ from bot.poller import Hooks, poll_once
 
 MB = 1024 * 1024
 PNG = b"\x89PNG\r\n\x1a\n"
-SUBJECT = "Votre message est trop volumineux : envoyez la fiche projet seule"
+SUBJECT = "Votre message est trop volumineux\u00a0: envoyez la fiche projet seule"
 
 
 def peak_rss_of(proc: subprocess.Popen) -> int:
@@ -111,7 +111,7 @@ def test_a_60_mb_message_is_never_downloaded_but_recorded_marked_and_answered(tm
         assert answer["In-Reply-To"] == "<gros@example.org>" and answer["Auto-Submitted"] == "auto-replied"
         assert answer["Reply-To"] == "l.marcq@lievin.fr" and not list(answer.iter_attachments())
         body = text(answer)
-        assert "« Fiche projet et photos de l'atelier »" in body
+        assert "«\u00a0Fiche projet et photos de l'atelier\u00a0»" in body
         assert f"il pèse {fr_mo(len(raw))}, au-delà de la limite de 40\u00a0Mo par message" in body
         assert fr_mo(len(raw)) in ("60,3\u00a0Mo", "60,4\u00a0Mo")
         assert "renvoyez la fiche projet seule, en pièce jointe, au format Word (.docx)" in body

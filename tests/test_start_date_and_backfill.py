@@ -81,7 +81,7 @@ def test_backfill_files_the_old_fiche_without_mailing_its_porteur_and_only_once(
     since = (date.today() - timedelta(days=45)).isoformat()
     done = citebot(bot, "backfill", "ville", "--since", since)
     assert done.returncode == 0, done.stderr
-    assert "1 message(s) repris" in done.stdout and "Aucun courriel n'a été adressé aux porteurs" in done.stdout
+    assert "1\u00a0message repris" in done.stdout and "Aucun courriel n'a été adressé aux porteurs" in done.stdout
     titles = sorted(d.versions[0].fields["intitule"] for d in bot.dossiers())
     assert titles == ["Ancien projet", "Les petits reporters"]
     assert len(bot.sink.received) == sent_before  # no mail to the old porteur
@@ -92,7 +92,7 @@ def test_backfill_files_the_old_fiche_without_mailing_its_porteur_and_only_once(
 
     state = (len(bot.dossiers()), len(bot.inbound()), len(bot.outbox()), len(bot.sink.received))
     again = citebot(bot, "backfill", "ville", "--since", since)
-    assert again.returncode == 0 and "0 message(s) repris" in again.stdout
+    assert again.returncode == 0 and "0\u00a0message repris" in again.stdout
     assert (len(bot.dossiers()), len(bot.inbound()), len(bot.outbox()), len(bot.sink.received)) == state
 
 

@@ -22,6 +22,7 @@ from bot.cli import main
 from bot.store import db as store_db
 from bot.store import files as stored_files
 from bot.store.models import InboundMessage
+from bot.text import spaces
 
 NBSP = "\u00a0"
 
@@ -61,8 +62,8 @@ def test_a_full_disk_while_storing_a_document_leaves_the_message_for_a_later_rou
 
     monkeypatch.setattr(stored_files, "store_document", full_disk_on_the_second)
     report = bot.poll()
-    assert report.fault == (f"Disque plein{NBSP}: impossible d'écrire {bot.rt.cfg.bot.data_dir / 'documents'}"
-                            f"{NBSP}; libérez de la place, ce qui n'a pas été traité le sera au prochain passage.")
+    assert report.fault == spaces(f"Disque plein : impossible d'écrire {bot.rt.cfg.bot.data_dir / 'documents'} ; "
+                                  "libérez de la place, ce qui n'a pas été traité le sera au prochain passage.")
     assert not report.ok
     assert "erreur_interne" not in outcomes(bot) and len(bot.inbound()) == 1  # the second rolled back
     assert marked(bot) == [True, False, False]  # the round stopped: the third waits too
@@ -127,9 +128,9 @@ def test_a_locked_database_is_one_line_exit_1_nothing_marked_then_everything_onc
         locker.close()
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if "bot.config" not in line]
-    assert lines == [f"La base de données {database} est verrouillée par un autre programme{NBSP}: fermez-le "
-                     "(une session sqlite3 ouverte, une sauvegarde en cours), ce qui n'a pas été traité le sera "
-                     "au prochain passage."]
+    assert lines == [spaces(f"La base de données {database} est verrouillée par un autre programme : fermez-le "
+                            "(une session sqlite3 ouverte, une sauvegarde en cours), ce qui n'a pas été traité le "
+                            "sera au prochain passage.")]
     assert "Traceback" not in result.output
     assert marked(bot) == [False, False] and bot.inbound() == []
 

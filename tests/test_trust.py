@@ -78,7 +78,7 @@ def test_a_stranger_naming_a_dossier_changes_nothing_and_the_porteur_is_asked(bo
     assert [c.kind for c in waiting] == ["version"] and waiting[0].status == "attente"
     to_porteur = [s for to, s in sent_to(bot) if to == ["camille.martin@example.org"]]
     assert to_porteur == [f"[{dossier.reference}] Une nouvelle version de la fiche projet envoyée depuis une autre "
-                          "adresse : confirmez-vous ?"]
+                          "adresse\u00a0: confirmez-vous\u202f?"]
     to_stranger = [m for r, m in zip(bot.sink.received, bot.sent()) if r.rcpt_tos == ["intrus@pirate.example"]]
     assert to_stranger, "the stranger is told the porteur must confirm"
     for message in to_stranger:
@@ -127,7 +127,7 @@ def test_a_coordinator_confirms_with_citebot_confirm(bot):
     dossier, _ = held_version(bot)
     done = citebot(bot, "confirm", dossier.reference)
     assert done.returncode == 0, done.stderr
-    assert "1 envoi(s) en attente appliqué(s)" in done.stdout
+    assert "1\u00a0envoi en attente appliqué" in done.stdout
     assert len(bot.dossiers()[0].versions) == 2
     again = citebot(bot, "confirm", dossier.reference)
     assert again.returncode == 1 and "Rien n'attend de confirmation" in again.stderr
@@ -210,7 +210,7 @@ def test_one_message_files_at_most_the_fiches_limit_and_names_the_others(bot):
     assert len(bot.dossiers()) == bot.rt.cfg.limits.fiches_per_message == 5
     ack = bot.sent()[0].get_body(("plain",)).get_content()
     assert "seules les 5 premières ont été enregistrées" in ack
-    assert "« fiche-5.docx », « fiche-6.docx », « fiche-7.docx »." in ack
+    assert "«\u00a0fiche-5.docx\u00a0», «\u00a0fiche-6.docx\u00a0», «\u00a0fiche-7.docx\u00a0»." in ack
 
 
 # -- the pure rules ---------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_dossiers_show_tells_the_confirmation_in_french(bot):
     dossier, change = held_version(bot)
     assert citebot(bot, "confirm", dossier.reference).returncode == 0
     shown = citebot(bot, "dossiers", "show", dossier.reference).stdout
-    assert "envoi d'une adresse inconnue du dossier : confirmation demandée au porteur" in shown
+    assert "envoi d'une adresse inconnue du dossier\u00a0: confirmation demandée au porteur" in shown
     assert "envoi confirmé, enregistré" in shown and "confirmation_" not in shown
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot import text as typography
 from bot.config import Config
 from bot.dossier import avis as avis_flow
 from bot.dossier import decisions
@@ -255,7 +256,7 @@ def undo(session: Session, cfg: Config, rules: Rules, reference: str) -> Done:
     session.add(Event(dossier=dossier, at=clock.now(), kind="commande_annulee",
                       detail={"commande": command.verb, "apres": dossier.status}))
     return Done(dossier, f": {UNDOABLE[command.verb]}, de nouveau « {_label(dossier.status)} »"
-                + (f" ; {len(letters)} courrier(s) annulé(s)" if letters else ""))
+                + (f" ; {typography.plural(len(letters), 'courrier annulé')}" if letters else ""))
 
 
 def _restore(session: Session, dossier: Dossier, before: dict) -> None:

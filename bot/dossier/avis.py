@@ -31,6 +31,7 @@ from bot.mail.outbox import enqueue
 from bot.mail.parse import Incoming
 from bot.rules import Rules
 from bot.store.models import AvisRequest, Document, Dossier, Event, Outbox
+from bot.text import plural_label
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def request_avis(session: Session, cfg: Config, rules: Rules, dossier: Dossier) 
     fields = dossier.current.fields
     context = {
         **_base_context(cfg, dossier, avis),
-        "summary": [(rules.field(k).label, _display(rules, k, fields.get(k))) for k in SUMMARY_FIELDS],
+        "summary": [(plural_label(rules.field(k).label), _display(rules, k, fields.get(k))) for k in SUMMARY_FIELDS],
         "description": fields.get("description") or "—",
         "comment_to_porteur": cfg.avis.comment_to_porteur,
     }

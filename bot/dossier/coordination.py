@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot import text as typography
 from bot.config import Config, MailboxConfig
 from bot.dossier import actions, commands, export, trust, views
 from bot.dossier.avis import unauthenticated
@@ -216,7 +217,7 @@ def _apply(intake: Message, command: Command, answer: Answer) -> Result:
         dossiers = views.list_dossiers(session, command.status)
         label = views.STATUS_LABELS.get(command.status, "tous statuts") if command.status else "tous statuts"
         answer.extra.append(f"Liste des dossiers ({label}) :\n\n" + views.table(dossiers))
-        return Result(line, True, f"{len(dossiers)} dossier(s), liste ci-dessous")
+        return Result(line, True, f"{typography.plural(len(dossiers), 'dossier')}, liste ci-dessous")
     elif verb == "export":
         return _export(intake, command, answer)
     elif verb == "point":
@@ -248,7 +249,7 @@ def _confirm(intake: Message, reference: str) -> str:
         raise actions.Refused(f"rien n'attend de confirmation sur le dossier {dossier.reference}")
     for change in changes:
         apply_pending(intake.cfg, intake.rules, intake.session, change)
-    return f"fait : {len(changes)} envoi(s) du dossier {dossier.reference} enregistré(s)"
+    return f"fait : {typography.plural(len(changes), 'envoi')} du dossier {dossier.reference} " + ("enregistrés" if len(changes) > 1 else "enregistré")
 
 
 def _find(session: Session, reference: str) -> Dossier:
@@ -280,7 +281,7 @@ def _export(intake: Message, command: Command, answer: Answer) -> Result:
         count = export.export(out, views.list_dossiers(intake.session), intake.rules)
         name = f"dossiers-{clock.today():%Y-%m-%d}.xlsx"
         answer.attachments.append(Attachment(name, out.read_bytes(), XLSX_TYPE))
-    return Result(command.line, True, f"export joint ({count} dossier(s))")
+    return Result(command.line, True, f"export joint ({typography.plural(count, 'dossier')})")
 
 
 def _answer(intake: Message, results: list[Result], *, answer: Answer | None = None, help_: bool = False,

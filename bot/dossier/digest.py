@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot import text as typography
 from bot.config import Config
 from bot.dossier import bilans
 from bot.dossier.context import Context
@@ -119,25 +120,26 @@ def build(session: Session, cfg: Config, rules: Rules, coordinator: str, since: 
     s["avis_recus"] = [_row(d, f"{'favorable' if d.avis.status == 'favorable' else 'défavorable'}"
                                + (f" — {d.avis.comment}" if d.avis.comment else ""))
                        for d in mine if d.avis and d.avis.answered_at and d.avis.answered_at > since]
-    s["decisions"] = [_row(d, f"{STATUS_LABELS[d.status]}" + (f", {d.montant_accorde} €" if d.montant_accorde else ""))
+    s["decisions"] = [_row(d, f"{STATUS_LABELS[d.status]}"
+                           + (f", {typography.euros(d.montant_accorde)}" if d.montant_accorde else ""))
                       for d in mine if d.decided_at and d.decided_at > since]
     s["bilans_recus"] = [_row(d, f"{bilans.label(b.kind)} {b.year}") for d in mine for b in d.bilans
                          if b.received_at and b.received_at > since]
     s["questions"] = _questions(session, cfg, coordinator, {d.id: d for d in mine}, since)
     s["commandes_refusees"] = _refused_commands(session, cfg, coordinator, since)
     s["incompris"] = _not_understood(session, cfg, coordinator, since)
-    s["incomplets"] = [_row(d, f"{sum(f['severity'] == 'error' for f in d.current.findings)} point(s) à corriger")
+    s["incomplets"] = [_row(d, typography.plural(sum(f['severity'] == 'error' for f in d.current.findings), "point")
+                            + " à corriger")
                        for d in mine if d.status == "incomplet"]
     s["avis_en_attente"] = [
-        _row(d, f"demandé il y a {(today - d.avis.requested_at.astimezone(clock.PARIS).date()).days} jour(s), "
-                f"{d.avis.reminders_sent} rappel(s)")
+        _row(d, _asked(today, d.avis.requested_at) + ", " + typography.plural(d.avis.reminders_sent, "rappel"))
         for d in mine if d.status == "en_attente_avis" and d.avis and d.avis.status == "demande"
     ]
     s["prets"] = [_row(d, _amounts(d)) for d in mine if d.status == "pret_troika"]
     waiting = [(d, b) for d in mine if d.status == "accepte" for b in d.bilans if b.received_at is None]
-    s["bilans_bientot"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {b.due:%d/%m/%Y}")
+    s["bilans_bientot"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {typography.day(b.due)}")
                            for d, b in waiting if today <= b.due <= today + SOON]
-    s["bilans_retard"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {b.due:%d/%m/%Y}")
+    s["bilans_retard"] = [_row(d, f"{bilans.label(b.kind)} {b.year}, attendu le {typography.day(b.due)}")
                           for d, b in waiting if b.due < today]
     return digest
 
@@ -167,7 +169,7 @@ def _questions(session: Session, cfg: Config, coordinator: str, mine: dict[int, 
         if dossier is not None:
             pieces = event.detail.get("pieces") or []
             rows.append(_row(dossier, f"« {event.detail.get('subject') or '(sans objet)'} »"
-                                      + (f", {len(pieces)} pièce(s) jointe(s)" if pieces else "")))
+                                      + (f", {typography.plural(len(pieces), 'pièce jointe', 'pièces jointes')}" if pieces else "")))
     return rows
 
 
@@ -181,6 +183,14 @@ def _refused_commands(session: Session, cfg: Config, coordinator: str, since: da
              "detail": f"{m.detail.get('refus', 'refusée')} ; lignes : "
                        + " / ".join(m.detail.get("commandes", []))[:300]}
             for m in rows]
+
+
+def _asked(today: date, requested_at: datetime) -> str:
+    """« demandé aujourd'hui », « demandé hier », « demandé il y a 3 jours »."""
+    days = (today - requested_at.astimezone(clock.PARIS).date()).days
+    if days <= 0:
+        return "demandé aujourd'hui"
+    return "demandé hier" if days == 1 else f"demandé il y a {typography.plural(days, 'jour')}"
 
 
 def _not_understood(session: Session, cfg: Config, coordinator: str, since: datetime) -> list[dict]:

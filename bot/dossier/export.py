@@ -49,9 +49,11 @@ from bot.mail.safe_text import clean
 from bot.rules import Rules, load_rules
 from bot.store.models import Dossier
 
-AMOUNT, DATE, TEXT = "amount", "date", "text"
+AMOUNT, DATE, TEXT, NUMBER, LONG = "amount", "date", "text", "number", "long"
 
 AVIS_LABELS = {"favorable": "favorable", "defavorable": "défavorable", "demande": "demandé"}
+AVIS_NOT_NEEDED = "non requis"  # not on school time: no avis of the IEN is asked
+AVIS_NOT_YET = "à demander"  # on school time, the fiche not yet complete
 DECISION_LABELS = {"accepte": "accepté", "refuse": "refusé"}
 BILAN_LABELS = {"mi_parcours": "mi-parcours", "definitif": "définitif"}
 
@@ -69,9 +71,18 @@ class Column:
     kind: str = TEXT
 
 
-def columns(rules: Rules) -> tuple[Column, ...]:
-    """The columns in order; headers of form fields are the labels of rules/fields.toml."""
+YEAR_PREFIX = "sollicite_"
+
+
+def year_key(year: int | str) -> str:
+    return f"{YEAR_PREFIX}{year}"
+
+
+def columns(rules: Rules, years: Iterable[int] = ()) -> tuple[Column, ...]:
+    """The columns in order; headers of form fields are the labels of rules/fields.toml.
+    One amount column per civil year: the call's years and any other a dossier asks for."""
     label = lambda key: rules.field(key).label  # noqa: E731
+    civil_years = sorted({int(y) for y in (*rules.call["civil_years"], *years)})
     return (
         Column("reference", "Référence"),
         Column("statut", "Statut"),
@@ -80,19 +91,28 @@ def columns(rules: Rules) -> tuple[Column, ...]:
         Column("type_porteur", label("type_porteur")),
         Column("referent", label("referent_nom")),
         Column("courriel", label("referent_email")),
+        Column("telephone", label("referent_telephone")),
         Column("parcours", label("parcours")),
         Column("objectifs", label("objectifs")),
         Column("secteurs", label("secteurs")),
         Column("temps", label("temps")),
+        Column("etablissements", label("etablissements"), LONG),
+        Column("public_vise", label("public_vise"), LONG),
+        Column("nb_beneficiaires", label("nb_beneficiaires"), NUMBER),
+        Column("partenaires", label("partenaires"), LONG),
+        Column("description", label("description"), LONG),
         Column("recu_le", "Reçu le", DATE),
         Column("date_debut", label("date_debut"), DATE),
         Column("date_fin", label("date_fin"), DATE),
         Column("cout_total", label("cout_total"), AMOUNT),
         Column("montant_sollicite", label("montant_sollicite"), AMOUNT),
-        Column("repartition", label("repartition")),
+        *(Column(year_key(year), f"Sollicité {year}", AMOUNT) for year in civil_years),
+        Column("materiel", label("materiel"), LONG),
         Column("avis", "Avis de l'IEN"),
+        Column("avis_commentaire", "Commentaire de l'IEN", LONG),
         Column("decision", "Décision de la troïka"),
         Column("montant_accorde", "Montant accordé", AMOUNT),
+        Column("decision_commentaire", "Commentaire de la troïka", LONG),
         Column("bilans", "Bilans"),
     )
 
@@ -143,14 +163,46 @@ def _labelled(keys: list[str], known: dict[str, tuple[int, str]]) -> list[tuple[
     return [known.get(k, (len(known), k)) for k in keys]
 
 
-def _repartition(value: Any) -> str:
+def _per_year(value: Any) -> dict[str, Decimal | None]:
+    """{year_key: amount} of the repartition; a project of one civil year without a
+    repartition asks its whole amount for that year."""
     if not isinstance(value, dict):
-        return ""
-    parts = []
-    for year in sorted(value, key=str):
-        amount = _amount(value[year])
-        parts.append(f"{year} : {format_amount(amount) if amount is not None else '?'}")
-    return " ; ".join(parts)
+        return {}
+    return {year_key(year): _amount(amount) for year, amount in value.items() if str(year).isdigit()}
+
+
+def _one_year(fields: dict) -> dict[str, Decimal | None]:
+    start, end = _date(fields.get("date_debut")), _date(fields.get("date_fin"))
+    if start and end and start.year == end.year and _amount(fields.get("montant_sollicite")) is not None:
+        return {year_key(start.year): _amount(fields.get("montant_sollicite"))}
+    return {}
+
+
+def _materiel(value: Any) -> str:
+    """« Enregistreur audio × 2 à 189,00 € HT ; … »."""
+    lines = []
+    for item in value or []:
+        if not isinstance(item, dict):
+            continue
+        price = _amount(item.get("prix_unitaire_ht"))
+        shown = f"{item.get('designation') or '?'} × {item.get('quantite') or 1}"
+        lines.append(shown + (f" à {format_amount(price)} HT" if price is not None else ""))
+    return " ; ".join(lines)
+
+
+def _needs_avis(fields: dict, rules: Rules) -> bool:
+    params = rules.check("avis_requis").params
+    return params["option"] in _keys(fields.get(params["field"]))
+
+
+def _avis(dossier: Dossier, fields: dict, rules: Rules) -> str:
+    if dossier.avis:
+        return AVIS_LABELS.get(dossier.avis.status, dossier.avis.status)
+    return AVIS_NOT_YET if _needs_avis(fields, rules) else AVIS_NOT_NEEDED
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _bilans(dossier: Dossier) -> str:
@@ -194,19 +246,28 @@ def _values(dossier: Dossier, rules: Rules) -> dict[str, Any]:
         "type_porteur": _joined(options("type_porteur")),
         "referent": fields.get("referent_nom") or "",
         "courriel": fields.get("referent_email") or "",
+        "telephone": fields.get("referent_telephone") or "",
         "parcours": _joined(parcours),
         "objectifs": ", ".join(objectifs),
         "secteurs": _joined(secteurs),
         "temps": _joined(options("temps")),
+        "etablissements": fields.get("etablissements") or "",
+        "public_vise": fields.get("public_vise") or "",
+        "nb_beneficiaires": _integer(fields.get("nb_beneficiaires")),
+        "partenaires": fields.get("partenaires") or "",
+        "description": fields.get("description") or "",
         "recu_le": _paris_date(first.created_at if first else dossier.created_at),
         "date_debut": _date(fields.get("date_debut")),
         "date_fin": _date(fields.get("date_fin")),
         "cout_total": _amount(fields.get("cout_total")),
         "montant_sollicite": _amount(fields.get("montant_sollicite")),
-        "repartition": _repartition(fields.get("repartition")),
-        "avis": AVIS_LABELS.get(avis.status, avis.status) if avis else "",
+        **(_per_year(fields.get("repartition")) or _one_year(fields)),
+        "materiel": _materiel(fields.get("materiel")),
+        "avis": _avis(dossier, fields, rules),
+        "avis_commentaire": (avis.comment or "") if avis else "",
         "decision": DECISION_LABELS.get(dossier.status, ""),
         "montant_accorde": _amount(dossier.montant_accorde),
+        "decision_commentaire": dossier.decision_comment or "",
         "bilans": _bilans(dossier),
         GROUPS: {
             "parcours": parcours,
@@ -229,14 +290,15 @@ class Total:
     accorde: Decimal
 
 
-TOTAL_HEADINGS = {"ensemble": "Ensemble", "parcours": "Parcours", "objectifs": "Objectif stratégique",
-                  "secteurs": "Secteur"}
+TOTAL_HEADINGS = {"ensemble": "Ensemble", "annees": "Année civile", "parcours": "Parcours",
+                  "objectifs": "Objectif stratégique", "secteurs": "Secteur"}
 NOT_GIVEN = "non renseigné"
 TOTALS_HEADERS = ("Rubrique", "Catégorie", "Dossiers", "Montant sollicité", "Montant accordé")
 TOTALS_NOTE = ("Un dossier qui relève de plusieurs parcours, objectifs ou secteurs "
                "est compté dans chacun : les lignes d'une même rubrique ne s'additionnent donc pas. "
                "La ligne « Tous les dossiers » compte chaque dossier une fois. "
-               "Montant accordé : décisions de la troïka enregistrées.")
+               "Montant accordé : décisions de la troïka enregistrées ; par année civile, le montant accordé "
+               "est réparti comme la demande (au prorata de la répartition par année civile).")
 
 
 def _total(label: str, group: list[dict]) -> Total:
@@ -245,10 +307,29 @@ def _total(label: str, group: list[dict]) -> Total:
                  sum((r["montant_accorde"] or Decimal(0) for r in group), Decimal("0.00")))
 
 
+def years_of(rows: list[dict[str, Any]]) -> list[int]:
+    """The civil years the dossiers ask money for."""
+    return sorted({int(key[len(YEAR_PREFIX):]) for r in rows for key in r if key.startswith(YEAR_PREFIX)})
+
+
+def _year_total(year: int, rows: list[dict[str, Any]]) -> Total:
+    key, asked, granted, count = year_key(year), Decimal("0.00"), Decimal("0.00"), 0
+    for r in rows:
+        amount = r.get(key)
+        if amount is None:
+            continue
+        count += 1
+        asked += amount
+        if r["montant_accorde"] is not None and r["montant_sollicite"]:
+            granted += (amount * r["montant_accorde"] / r["montant_sollicite"]).quantize(Decimal("0.01"))
+    return Total(str(year), count, asked, granted)
+
+
 def totals(rows: list[dict[str, Any]]) -> dict[str, list[Total]]:
-    """Per heading ("ensemble", "parcours", "objectifs", "secteurs"), its lines in the order of the rules;
-    dossiers without any value for a heading are one "non renseigné" line."""
-    result = {"ensemble": [_total("Tous les dossiers", rows)]}
+    """Per heading ("ensemble", "annees", "parcours", "objectifs", "secteurs"), its lines in the order of
+    the rules; dossiers without any value for a heading are one "non renseigné" line."""
+    result = {"ensemble": [_total("Tous les dossiers", rows)],
+              "annees": [_year_total(year, rows) for year in years_of(rows)]}
     for heading in ("parcours", "objectifs", "secteurs"):
         members: dict[tuple[int, str], list[dict]] = {}
         missing = []
@@ -272,11 +353,13 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
                rules: Rules | None = None) -> None:
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     bold = Font(bold=True)
     top = Alignment(vertical="top")
+    wrapped = Alignment(vertical="top", wrap_text=True)
+    header_fill = PatternFill("solid", fgColor="DCE6F2")
 
     def put(sheet, r: int, c: int, value: Any, kind: str = TEXT):
         if isinstance(value, str):
@@ -288,35 +371,78 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
             cell.number_format = AMOUNT_FORMAT
         elif kind == DATE:
             cell.number_format = DATE_FORMAT
-        cell.alignment = top
+        elif kind == NUMBER:
+            cell.number_format = "0"
+        cell.alignment = wrapped if kind == LONG else top
         return cell
 
     def width(value: Any, kind: str) -> int:
         if kind == AMOUNT:
-            return 14
-        if kind == DATE:
             return 12
+        if kind in (DATE, NUMBER):
+            return 10
         return max((len(line) for line in str(value or "").splitlines()), default=0)
+
+    def headers(sheet, titles: Iterable[str]) -> None:
+        for c, title in enumerate(titles, 1):
+            cell = put(sheet, 1, c, title)
+            cell.font, cell.fill = bold, header_fill
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+
+    def print_setup(sheet, fit_height: int = 0) -> None:
+        """Landscape A4, all the columns on the width of a page, the header row on every page."""
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, fit_height
+        sheet.print_title_rows = "1:1"
+        sheet.print_options.gridLines = True
+        sheet.page_margins.left = sheet.page_margins.right = 0.4
+        sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+        sheet.oddFooter.center.text = "&A — page &P / &N"
+        sheet.oddHeader.center.text = "Cité éducative de Liévin — dossiers pour la troïka"
 
     book = Workbook()
     sheet = book.active
     sheet.title = "Dossiers"
-    cols = columns(rules or load_rules())
-    widths = [len(c.header) for c in cols]
-    for c, col in enumerate(cols, 1):
-        put(sheet, 1, c, col.header).font = bold
+    cols = columns(rules or load_rules(), years_of(rows))
+    widths = [min(len(c.header), 12) for c in cols]  # headers wrap
+    headers(sheet, [c.header for c in cols])
     for r, values in enumerate(rows, 2):
         for c, col in enumerate(cols, 1):
-            put(sheet, r, c, values[col.key], col.kind)
-            widths[c - 1] = max(widths[c - 1], width(values[col.key], col.kind))
-    for c, w in enumerate(widths, 1):
-        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 2, 10), 60)
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{len(rows) + 1}"
+            put(sheet, r, c, values.get(col.key), col.kind)
+            widths[c - 1] = max(widths[c - 1], width(values.get(col.key), col.kind))
+    # Narrow columns whose texts wrap: 33 columns must fit the width of a landscape A4 page.
+    for c, (col, w) in enumerate(zip(cols, widths), 1):
+        limit = 40 if col.key == "description" else 24 if col.kind == LONG else 16
+        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 1, 8), limit)
+        if col.kind in (TEXT, LONG):
+            for cell in sheet[get_column_letter(c)][1:]:
+                cell.alignment = wrapped
+    # Row heights from the wrapped lines: spreadsheets do not grow rows written by a program.
+    for r in range(1, len(rows) + 2):
+        lines = 1
+        for c, col in enumerate(cols, 1):
+            value = sheet.cell(row=r, column=c).value
+            if isinstance(value, str):
+                room = max(sheet.column_dimensions[get_column_letter(c)].width - 1, 1)
+                lines = max(lines, sum(-(-max(len(line), 1) // int(room)) for line in value.splitlines()))
+        sheet.row_dimensions[r].height = min(13 * lines + 2, 200)
+    sheet.freeze_panes = "C2"  # the header row, the reference and the status stay in view
+    last = len(rows) + 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last}"
+    if rows:  # a total of each amount column, of the rows the filter shows
+        total_row = last + 2
+        put(sheet, total_row, 1, "Total").font = bold
+        for c, col in enumerate(cols, 1):
+            if col.kind == AMOUNT:
+                letter = get_column_letter(c)
+                cell = sheet.cell(row=total_row, column=c, value=f"=SUBTOTAL(9,{letter}2:{letter}{last})")
+                cell.number_format, cell.font = AMOUNT_FORMAT, bold
+    print_setup(sheet)
 
     sums = book.create_sheet("Totaux")
-    for c, header in enumerate(TOTALS_HEADERS, 1):
-        put(sums, 1, c, header).font = bold
+    headers(sums, TOTALS_HEADERS)
     r = 2
     for heading, lines in totals.items():
         for line in lines:
@@ -330,6 +456,7 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
     for letter, w in zip("ABCDE", (22, 60, 10, 20, 20)):
         sums.column_dimensions[letter].width = w
     sums.freeze_panes = "A2"
+    print_setup(sums, fit_height=0)
     book.save(path)
 
 
@@ -345,12 +472,12 @@ def csv_value(value: Any, kind: str) -> str:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], rules: Rules | None = None) -> None:
-    cols = columns(rules or load_rules())
+    cols = columns(rules or load_rules(), years_of(rows))
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         out = csv.writer(f, delimiter=";", quoting=csv.QUOTE_MINIMAL)
         out.writerow([c.header for c in cols])
         for values in rows:
-            out.writerow([csv_value(values[c.key], c.kind) for c in cols])
+            out.writerow([csv_value(values.get(c.key), c.kind) for c in cols])
 
 
 SUFFIXES = (".xlsx", ".csv")

@@ -40,10 +40,14 @@ from bot.mail.reply import new_text, words_of
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.models import Document, Dossier, Event, InboundMessage, Outbox, PendingChange, Version
+from bot.text import plural_label
 
 log = logging.getLogger(__name__)
 
 WORD_SUFFIXES = (".docx", ".dotx")
+# Word processors' other formats: read to name them in the answer (« au format OpenDocument… »).
+OTHER_TEXT_SUFFIXES = (".odt", ".ott", ".rtf")
+RTF_MAGIC = b"{\\rtf"
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 # Decided or closed: a new version is recorded, the status stands (the acknowledgement says so).
@@ -90,7 +94,7 @@ class File:
         """A Word file that is not a readable fiche projet (not a .doc or a PDF)."""
         if self.result is None or self.is_fiche:
             return False
-        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES)
+        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES)
         return self.result.kind == UNKNOWN or named_docx or self.attachment.content_type == DOCX_TYPE
 
 
@@ -98,7 +102,8 @@ def read_files(message: Incoming, rules: Rules) -> list[File]:
     files = []
     for att in message.attachments:
         data = att.data
-        word_like = data[:2] == b"PK" or data[:8] == OLE_MAGIC or att.filename.lower().endswith(WORD_SUFFIXES)
+        word_like = (data[:2] == b"PK" or data[:8] == OLE_MAGIC or data[:5] == RTF_MAGIC
+                     or att.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES))
         # A container we could not open (an encrypted .zip…) is not a Word file that failed.
         result = check_bytes(data, rules) if word_like and not (att.too_large or att.unopened) else None
         files.append(File(att, stored_files.sha256(data), result))
@@ -435,7 +440,8 @@ class Intake:
             routed = {"team": _team(target, rules), "address": target.address}
         attachments = ()
         if fields.get("photos_mineurs"):
-            name, data = build_consent_form()
+            name, data = build_consent_form(fields.get("intitule") or "", fields.get("structure") or "",
+                                            dossier.reference)
             attachments = (Attachment(name, data),)
         return Mail(
             kind="accuse_reception", to=(self.sender,), reply_to=target.address, attachments=attachments,
@@ -448,7 +454,8 @@ class Intake:
                 # Warnings the mail already explains in its own sections are not repeated.
                 "notes": [f.message for f in result.findings
                           if f.severity == "warning" and f.code not in ("avis_requis", "photos_mineurs")],
-                "summary": [(f.label, _short(display_value(fields[f.key], rules, f.key))) for f in rules.fields],
+                "summary": [(plural_label(f.label), _short(display_value(fields[f.key], rules, f.key)))
+                            for f in rules.fields],
                 "avis_needed": self._needs_avis(result), "photos_mineurs": bool(fields.get("photos_mineurs")),
                 "mention": rules.communication["mention"], "logos": rules.communication["logos"],
                 "cap": format_amount(rules.materiel_max_unit_price, cents=False), "bot_name": self.cfg.bot.name,

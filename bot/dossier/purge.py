@@ -37,6 +37,7 @@ from bot.store.models import (
     PendingChange,
     Version,
 )
+from bot.text import plural
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...): far below any database's limit on bound parameters
@@ -134,8 +135,8 @@ class PurgeReport:
         if self.nothing:
             return [f"Purge du {day} : rien à effacer, tout est encore dans sa durée de conservation."]
         total = self.total
-        counted = (f"{len(self.dossiers)} dossier(s), {total.messages} message(s), {total.files} fichier(s) et "
-                   f"{total.mails} courriel(s)")
+        counted = (f"{plural(len(self.dossiers), 'dossier')}, {plural(total.messages, 'message')}, "
+                   f"{plural(total.files, 'fichier')} et {plural(total.mails, 'courriel')}")
         lines = [f"Purge à blanc du {day} : seraient effacées les données personnelles de {counted}. "
                  "Rien n'a été modifié." if self.dry_run
                  else f"Purge du {day} : données personnelles effacées de {counted}."]
@@ -150,7 +151,7 @@ class PurgeReport:
 
 
 def _counted(counts: Counts) -> str:
-    return f"{counts.messages} message(s), {counts.files} fichier(s), {counts.mails} courriel(s)"
+    return f"{plural(counts.messages, 'message')}, {plural(counts.files, 'fichier')}, {plural(counts.mails, 'courriel')}"
 
 
 # --------------------------------------------------------------------------- running

@@ -7,6 +7,7 @@ from datetime import date
 
 from bot.dossier import avis, bilans
 from bot.dossier.context import Context
+from bot.text import plural
 
 
 @dataclass
@@ -17,8 +18,9 @@ class RemindersReport:
     bilan_overdue: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.avis_reminders} rappel(s) d'avis, {self.avis_alerts} alerte(s) d'avis, "
-                f"{self.bilan_reminders} rappel(s) de bilan, {self.bilan_overdue} bilan(s) en retard signalé(s)")
+        avis, alerts = plural(self.avis_reminders, "rappel d'avis"), plural(self.avis_alerts, "alerte d'avis")
+        return (f"{avis}, {alerts}, {plural(self.bilan_reminders, 'rappel de bilan')}, "
+                f"{plural(self.bilan_overdue, 'bilan en retard signalé', 'bilans en retard signalés')}")
 
 
 def run_reminders(rt: Context, today: date) -> RemindersReport:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import text as typography
 from bot.clock import PARIS
 from bot.form.report import display_value
 from bot.form.values import format_amount
@@ -151,7 +152,7 @@ def table(dossiers: list[Dossier]) -> str:
 
 
 def _when(stamp: str | None) -> str:
-    return datetime.fromisoformat(stamp).strftime("%d/%m/%Y %H:%M") if stamp else "—"
+    return typography.short_moment(datetime.fromisoformat(stamp)) if stamp else "—"  # « 01/12/2026 19 h 01 »
 
 
 def _field_text(rules: Rules, key: str, value) -> str:

@@ -16,7 +16,7 @@ import io
 import posixpath
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
@@ -86,6 +86,54 @@ def parse_xml(data: bytes) -> etree._Element:
     return root
 
 
+_OPENDOCUMENT = b"mimetypeapplication/vnd.oasis.opendocument."
+
+
+def _opendocument(data: bytes) -> str | None:
+    """An OpenDocument file (LibreOffice's own format) names itself in its first,
+    uncompressed entry "mimetype": .odt is "odt", the others "opendocument"."""
+    at = data.find(_OPENDOCUMENT, 0, 200)
+    if at < 0:
+        return None
+    subtype = data[at + len(_OPENDOCUMENT): at + len(_OPENDOCUMENT) + 20]
+    return "odt" if subtype.startswith(b"text") else "opendocument"
+
+
+# Formatting the reader never looks at. A run's properties are most of the XML
+# of a document converted by some tools (one run per word, each with its fonts,
+# colour, size and language): dropping them while parsing keeps a 25 MB part
+# within the memory budget.
+_PRUNED = ("rPr", "proofErr", "bookmarkStart", "bookmarkEnd", "lastRenderedPageBreak")
+_CHUNK = 1 << 20
+
+
+def parse_document(chunks: Iterable[bytes]) -> etree._Element:
+    """Parse the main part as parse_xml does, fed chunk by chunk from the zip (the
+    whole part is never held in memory) and dropping the runs' formatting as it goes."""
+    parser = etree.XMLPullParser(
+        events=("end",), tag=[f"{{*}}{name}" for name in _PRUNED],
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )
+    tail = b""
+    try:
+        for chunk in chunks:
+            if b"<!DOCTYPE" in tail + chunk[:16] or b"<!DOCTYPE" in chunk or b"<!ENTITY" in tail + chunk:
+                raise Unreadable("damaged", "DTD in an XML part")
+            tail = chunk[-16:]
+            parser.feed(chunk)
+            for _, element in parser.read_events():
+                parent = element.getparent()
+                if parent is not None:
+                    parent.remove(element)
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise Unreadable("damaged", f"XML: {exc}") from None
+    if root.getroottree().docinfo.doctype:
+        raise Unreadable("damaged", "DTD in an XML part")
+    return root
+
+
 def sniff(data: bytes) -> None:
     """Refuse what is obviously not a .docx, naming what it is."""
     if not data.strip():
@@ -99,6 +147,10 @@ def sniff(data: bytes) -> None:
         raise Unreadable("doc")
     if data.lstrip()[:5] == b"%PDF-":
         raise Unreadable("pdf")
+    if data.lstrip()[:5] == b"{\\rtf":
+        raise Unreadable("rtf")
+    if data.startswith(b"PK") and (kind := _opendocument(data)):
+        raise Unreadable(kind)
     if not data.startswith(b"PK"):
         raise Unreadable("damaged", "not a zip file")
 
@@ -119,7 +171,7 @@ def _check_entries(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return {info.filename: info for info in infos}
 
 
-def _read_part(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], name: str) -> bytes:
+def _part_chunks(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], name: str) -> Iterator[bytes]:
     info = entries.get(name)
     if info is None:
         raise Unreadable("damaged", f"missing part {name}")
@@ -127,14 +179,17 @@ def _read_part(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], name: s
         raise Unreadable("too_large", name)
     # Read at most the cap, whatever the header claims, a chunk at a time so a
     # lying header costs no more memory than an honest one.
-    chunks, size = [], 0
+    size = 0
     with zf.open(info) as f:
-        while chunk := f.read(1 << 20):
+        while chunk := f.read(_CHUNK):
             size += len(chunk)
             if size > MAX_PART_BYTES:
                 raise Unreadable("too_large", name)
-            chunks.append(chunk)
-    return b"".join(chunks)
+            yield chunk
+
+
+def _read_part(zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], name: str) -> bytes:
+    return b"".join(_part_chunks(zf, entries, name))
 
 
 def _main_part_name(zf, entries) -> str:
@@ -228,7 +283,7 @@ def open_docx(data: bytes) -> DocxParts:
             if content_type not in DOCX_MAIN:
                 raise Unreadable("other_office", content_type)
             _check_external_relationships(zf, entries)
-            document = parse_xml(_read_part(zf, entries, main))
+            document = parse_document(_part_chunks(zf, entries, main))
             _check_field_codes(zf, entries, content_types, main, document)
             return DocxParts(document=document)
     except Unreadable:

@@ -161,12 +161,27 @@ class _Interpreter:
                     price = values.parse_amount(price_text)
                 except ValueError:
                     problems.append(wording["materiel_price"].format(text=_quote(price_text, 30)))
+                else:
+                    if values.is_tax_included(price_text):
+                        price = self._excluding_tax(designation, price)
             if not designation:
                 problems.append(wording["materiel_designation_missing"])
             if problems:
                 self.invalid(f, "materiel", value=_quote(designation or "?", 50), problem=" ; ".join(problems))
             out.append({"designation": designation or None, "quantite": quantity, "prix_unitaire_ht": price})
         return out
+
+
+    def _excluding_tax(self, designation: str, price: Decimal) -> Decimal:
+        """A price written TTC in the HT column: the cap is HT, so convert it, and say so."""
+        rate = Decimal(self.rules.thresholds["vat_rate"])
+        excluding = (price / (1 + rate)).quantize(values.CENT)
+        self.findings.append(finding(
+            self.rules, "prix_ttc_converti", "materiel", designation=_quote(designation or "?", 50),
+            ttc=values.format_amount(price) + "\u00a0TTC", ht=values.format_amount(excluding),
+            rate=values.format_percent(rate),
+        ))
+        return excluding
 
 
 def interpret(raw: RawForm, rules: Rules) -> tuple[dict[str, Any], list[Finding]]:

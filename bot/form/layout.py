@@ -28,6 +28,9 @@ _SYMBOL_BOXES = {
     ("wingdings 2", "F052"): CHECKED, ("wingdings 2", "F054"): CHECKED, ("wingdings 2", "F053"): CHECKED,
     ("wingdings 2", "F0A3"): UNCHECKED, ("wingdings 2", "F02A"): UNCHECKED, ("wingdings 2", "F0A2"): UNCHECKED,
 }
+# Glyphs a check-box control may show (its checkedState / uncheckedState symbols).
+_SHOWN_CHECKED = "☒☑✓✔■✗✘⊠"
+_SHOWN_UNCHECKED = "☐□▢❏❑"
 _HEADING_STYLE = re.compile(r"(?i)^(heading|titre|title|berschrift)")
 
 
@@ -95,9 +98,25 @@ class _Walker:
             if box is not None:
                 checked = box.find("{%s}checked" % W14)
                 state = checked is not None and checked.get("{%s}val" % W14, "1") in ("1", "true", "on")
-                self._replace_text(content, CHECKED if state else UNCHECKED)
+                shown = self._shown_box(content)
+                # What the coordinator sees when opening the file wins: LibreOffice keeps
+                # w14:checked="0" under a ☐ overtyped with ☒ (or replaced by Find & Replace).
+                self._replace_text(content, CHECKED if (state if shown is None else shown) else UNCHECKED)
             elif props.find(w + "showingPlcHdr") is not None:
                 self._replace_text(content, "")
+
+    def _shown_box(self, content: etree._Element) -> bool | None:
+        """The state the glyph of a check-box control shows, None when it shows no box."""
+        shown = "".join(t.text or "" for t in content.iter(self.T))
+        shown += "".join(
+            _SYMBOL_BOXES.get(((el.get(self.w + "font") or "").lower(), (el.get(self.w + "char") or "").upper()), "")
+            for el in content.iter(self.SYM)
+        )
+        if any(c in shown for c in _SHOWN_CHECKED):
+            return True
+        if any(c in shown for c in _SHOWN_UNCHECKED):
+            return False
+        return None
 
     def _replace_text(self, content: etree._Element, text: str) -> None:
         texts = list(content.iter(self.T))

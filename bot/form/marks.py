@@ -90,6 +90,11 @@ def choose(lines: list[str], options: tuple[Option, ...]) -> Choice:
     if any(s.marked is False for s in segs):
         # Boxes left but none ticked: the porteur deleted the options they did not
         # choose, or did nothing. The untouched list means nothing was chosen.
+        # A box in front of a sentence ("☐ Oui, nous ferons figurer les logos…")
+        # is a commitment left unticked, never an option kept by deletion.
+        boxes = [s for s in segs if s.marked is False]
+        if len(boxes) == 1 and len(find_options(boxes[0].text, options)[1].split()) >= 2:
+            return Choice([], [])
         return Choice(found if len(found) < len(options) else [], [])
     unknown = [t for t in texts if not find_options(t, options)[0]]
     return Choice(found, unknown)

@@ -90,10 +90,13 @@ class _Reader:
 
     # -- paragraphs ---------------------------------------------------------
     def paragraph(self, text: str, heading: bool = False) -> None:
-        if heading:
+        match = self.match_label(text)
+        if heading and match is None:
             self.current = None
             return
-        if match := self.match_label(text):
+        if match:
+            # A label written as a heading ("Intitulé du projet" in Titre 2) is a
+            # label all the same: its value is in the paragraphs below.
             lines = self.start(match)
             field_type = self.rules.field(match.key).type
             self.current = None if (field_type in _SINGLE_VALUE_TYPES and match.rest) else lines

@@ -15,8 +15,10 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
+from bot.form.docsetup import add_footer, add_logos, french_a4, french_spacing
 from bot.form.layout import UNCHECKED
 from bot.form.values import format_amount
+from bot.paths import rules_dir
 from bot.rules import Field, Rules
 
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
@@ -137,14 +139,35 @@ def _guidance(rules: Rules) -> list[str]:
     ]
 
 
-def build_template(rules: Rules) -> bytes:
+# Fields answered in their own table below the section's table, never in an
+# answer cell of it (a cell there would invite typing « 2026 : 1 000 € »).
+OWN_TABLE_TYPES = ("repartition", "materiel")
+
+
+def _keep_headings_with_what_follows(doc) -> None:
+    for name in ("Heading 1", "Heading 2", "Heading 3", "Title", "Subtitle"):
+        doc.styles[name].paragraph_format.keep_with_next = True
+
+
+def _keep_table_together(table) -> None:
+    """Every row but the last keeps with the next: a short table never breaks from its heading."""
+    for row in table.rows[:-1]:
+        for cell in row.cells:
+            for paragraph in cell.paragraphs:
+                paragraph.paragraph_format.keep_with_next = True
+
+
+def build_template(rules: Rules, now=None) -> bytes:
     doc = Document()
+    call = rules.call
+    french_a4(doc, title=f"{call['document']} — {call['title']}", subject=call["title"], author=call["title"],
+              now=now)
     normal = doc.styles["Normal"]
     normal.font.name = "Calibri"
     normal.font.size = Pt(10.5)
-    for section in doc.sections:
-        section.left_margin = section.right_margin = Cm(2)
-        section.top_margin = section.bottom_margin = Cm(1.8)
+    _keep_headings_with_what_follows(doc)
+    add_logos(doc, [rules_dir() / name for name in call.get("logos", [])])
+    add_footer(doc, f"{call['title']} — {call['year']} — {call['document']}")
 
     doc.add_paragraph(rules.call["title"], style="Title")
     doc.add_paragraph(rules.call["document"], style="Subtitle")
@@ -156,7 +179,7 @@ def build_template(rules: Rules) -> bytes:
         doc.add_heading(section_label, level=1)
         table, _ = _table(doc, 2, widths)
         for f in rules.fields:
-            if f.section == section_key:
+            if f.section == section_key and f.type not in OWN_TABLE_TYPES:
                 _field_row(table, widths, f, rules)
         if section_key == "budget":
             _budget_tables(doc, rules)
@@ -164,6 +187,7 @@ def build_template(rules: Rules) -> bytes:
             _engagements_guidance(doc, rules)
 
     _appendix(doc, rules)
+    french_spacing(doc)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
@@ -172,8 +196,8 @@ def build_template(rules: Rules) -> bytes:
 def _budget_tables(doc, rules: Rules) -> None:
     cap = format_amount(rules.materiel_max_unit_price, cents=False)
     repartition = rules.field("repartition")
-    doc.add_paragraph()
-    doc.add_paragraph().add_run(repartition.label).bold = True
+    doc.add_heading(repartition.label, level=2)
+    _hint(doc, repartition.hint)
     table, widths = _table(doc, 2, [6.0, 11.0])
     header = _row(table, widths)
     for cell, text in zip(header.cells, ("Année", "Montant sollicité pour l'année (€)")):
@@ -181,14 +205,12 @@ def _budget_tables(doc, rules: Rules) -> None:
         cell.paragraphs[0].add_run(text).bold = True
     for year in rules.call["civil_years"]:
         _row(table, widths).cells[0].text = str(year)
+    _keep_table_together(table)
 
     materiel = rules.field("materiel")
-    doc.add_paragraph()
-    doc.add_paragraph().add_run(materiel.label).bold = True
-    doc.add_paragraph(
-        f"Chaque équipement doit coûter au plus {cap} HT par unité : un équipement plus cher ne peut "
-        "pas être financé par la cité éducative."
-    )
+    doc.add_heading(materiel.label, level=2)
+    _hint(doc, f"{materiel.hint}. Chaque équipement doit coûter au plus {cap} HT par unité : un équipement "
+               "plus cher ne peut pas être financé par la Cité éducative.")
     table, widths = _table(doc, 3, [9.0, 3.0, 5.0])
     header = _row(table, widths)
     columns = rules.materiel_columns
@@ -197,6 +219,16 @@ def _budget_tables(doc, rules: Rules) -> None:
         cell.paragraphs[0].add_run(columns[column][0]).bold = True
     for _ in range(MATERIEL_ROWS):
         _row(table, widths)
+    _keep_table_together(table)
+
+
+def _hint(doc, text: str) -> None:
+    paragraph = doc.add_paragraph()
+    paragraph.paragraph_format.keep_with_next = True
+    run = paragraph.add_run(text)
+    run.italic = True
+    run.font.size = Pt(9)
+    run.font.color.rgb = HINT_COLOR
 
 
 def _engagements_guidance(doc, rules: Rules) -> None:
@@ -211,7 +243,7 @@ def _engagements_guidance(doc, rules: Rules) -> None:
     _bullets(doc, [
         "Droit à l'image : si des photos ou vidéos de mineurs sont prévues, recueillez avant toute prise "
         "de vue l'autorisation écrite des représentants légaux de chaque enfant (formulaire fourni par la "
-        "cité éducative).",
+        "Cité éducative).",
         "Bilans : un bilan financier et qualitatif de l'action sera demandé pour chaque année civile financée.",
     ])
 

@@ -15,7 +15,7 @@ from bot.text import normalize
 
 CENT = Decimal("0.01")
 
-_CURRENCY_WORDS = re.compile(r"(?i)€|euros?|eur\b|\bht\b|\bttc\b|\bnet\b")
+_CURRENCY_WORDS = re.compile(r"(?i)€|euros?|eur\b|\bht\b|\bttc\b|\bnet\b|toutes\s+taxes\s+comprises|hors\s+taxes")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
 
 
@@ -45,6 +45,20 @@ def parse_amount(text: str) -> Decimal:
     except InvalidOperation as exc:
         raise ValueError(text) from exc
     return value
+
+
+_TAX_INCLUDED = re.compile(r"(?i)\bttc\b|toutes\s+taxes\s+comprises")
+
+
+def is_tax_included(text: str) -> bool:
+    """'550 € TTC', '550 toutes taxes comprises': a price that includes VAT."""
+    return _TAX_INCLUDED.search(text) is not None
+
+
+def format_percent(rate: Decimal) -> str:
+    """Decimal('0.20') -> '20 %', Decimal('0.055') -> '5,5 %' (narrow no-break space)."""
+    shown = f"{(rate * 100).normalize():f}".replace(".", ",")
+    return shown + "\u202f%"
 
 
 def format_amount(value: Decimal, cents: bool = True) -> str:

@@ -21,11 +21,9 @@ from email.utils import format_datetime, formataddr
 from functools import cache
 
 import jinja2
-from babel.dates import format_date
-from babel.dates import format_datetime as babel_datetime
 from babel.numbers import format_decimal
 
-from bot.clock import PARIS
+from bot import text as typography
 from bot.form.values import format_amount
 from bot.mail import mime, safe_text
 from bot.mail.safe_text import MAX_HEADER_CHARS, SUBJECT_FIELD_CHARS
@@ -60,22 +58,22 @@ class Mail:
 
 
 def datetime_fr(value: datetime) -> str:
-    """« 26 novembre 2026 à 15:05 », « 1er décembre 2026 à 09:00 », Paris time."""
-    local = value.astimezone(PARIS)
-    return f"{_day(local.day)} " + babel_datetime(local, "MMMM yyyy 'à' HH:mm", locale="fr_FR")
+    """« 26 novembre 2026 à 15 h 05 », « 1er décembre 2026 à 9 h 00 », Paris time."""
+    return typography.moment(value)
 
 
 def date_fr(value) -> str:
     """« 26 novembre 2026 », « 1er décembre 2026 » (the French ordinal for the first)."""
-    return f"{_day(value.day)} " + format_date(value, "MMMM yyyy", locale="fr_FR")
-
-
-def _day(day: int) -> str:
-    return "1er" if day == 1 else str(day)
+    return typography.day(value)
 
 
 def _euros(value) -> str:
     return format_amount(Decimal(value))
+
+
+def _plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """{{ n|pluriel("point") }} → « 4 points », « 1 point »."""
+    return typography.plural(count, singular, plural_form)
 
 
 def megaoctets(size: int) -> str:
@@ -95,7 +93,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
     )
-    env.filters.update(datetime_fr=datetime_fr, date_fr=date_fr, euros=_euros, mo=megaoctets)
+    env.filters.update(datetime_fr=datetime_fr, date_fr=date_fr, euros=_euros, mo=megaoctets, pluriel=_plural,
+                       heure=typography.hour)
     return env
 
 
@@ -108,11 +107,14 @@ def render(name: str, context: dict) -> tuple[str, str, str | None]:
     context = safe_text.clean_context(context)
     in_subject = {key: safe_text.shorten(safe_text.one_line(value), SUBJECT_FIELD_CHARS) if isinstance(value, str)
                   else value for key, value in context.items()}
-    subject = safe_text.shorten(safe_text.one_line(env.get_template(f"{name}/subject.txt").render(in_subject)),
-                                MAX_HEADER_CHARS)
-    body = env.get_template(f"{name}/body.txt").render(context)
+    # French spacing is applied to the whole rendered text, once, here: every
+    # template and every sentence a context brings gets the same typography.
+    subject = safe_text.shorten(
+        typography.spaces(safe_text.one_line(env.get_template(f"{name}/subject.txt").render(in_subject))),
+        MAX_HEADER_CHARS)
+    body = typography.spaces(env.get_template(f"{name}/body.txt").render(context))
     try:
-        html = env.get_template(f"{name}/body.html").render(context)
+        html = typography.spaces(env.get_template(f"{name}/body.html").render(context))
     except jinja2.TemplateNotFound:
         html = None
     return subject, body, html

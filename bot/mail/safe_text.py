@@ -30,7 +30,9 @@ ELLIPSIS = "…"
 
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NEWLINES = re.compile(r"\r\n?")
-_SPACES = re.compile(r"\s+")
+# What one_line folds: a run of white space, except a single no-break space, which is
+# typography (« 4 points », « Dossier : ») and stays.
+_FOLDED = re.compile(r"\s{2,}|[^\S\u00a0\u202f]")
 # A cut on a word boundary keeps at least this share of the room: a longer last word is cut inside.
 _WORD_BOUNDARY_SHARE = 2 / 3
 
@@ -49,7 +51,7 @@ def clean(text: str) -> str:
 
 def one_line(text: str) -> str:
     """`clean`, on one line: white space runs (line breaks included) as one space, ends trimmed."""
-    return _SPACES.sub(" ", clean(text)).strip()
+    return _FOLDED.sub(" ", clean(text)).strip()
 
 
 def shorten(text: str, limit: int) -> str:

@@ -13,7 +13,8 @@ import errno
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 
-NBSP = "\u00a0"
+from bot.text import spaces
+
 # errno values that say something about the machine, not about the data being read.
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 _READ_ONLY = {errno.EROFS}
@@ -24,10 +25,6 @@ LATER = "ce qui n'a pas été traité le sera au prochain passage"
 
 class StorageFault(Exception):
     """A system fault, already worded for the operator: str() is one French line."""
-
-
-def _colon(text: str) -> str:
-    return text.replace(" : ", f"{NBSP}: ").replace(" ; ", f"{NBSP}; ")
 
 
 def database_name(url: str | None) -> str:
@@ -65,7 +62,7 @@ def describe(exc: BaseException, database_url: str | None = None) -> str:
                     f"(propriétaire et droits du dossier de données), {LATER}.")
         else:
             text = f"Erreur du système sur {where} ({exc.strerror or exc}) : {LATER}."
-        return _colon(text)
+        return spaces(text)
     name = database_name(database_url)
     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0].lower() if str(exc) else ""
     if "locked" in reason or "busy" in reason:
@@ -80,7 +77,7 @@ def describe(exc: BaseException, database_url: str | None = None) -> str:
                 f"citebot peut y écrire.")
     else:
         text = f"{name[0].upper()}{name[1:]} est indisponible ({reason or type(exc).__name__}) : {LATER}."
-    return _colon(text)
+    return spaces(text)
 
 
 def fault(exc: BaseException, database_url: str | None = None) -> StorageFault:

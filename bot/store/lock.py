@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.store.private import FILE_MODE, private_dir, restrict_fd
+from bot.text import spaces
 
 LOCK_FILE = "citebot.lock"
 MIGRATION_LOCK_FILE = "citebot.migrate.lock"
-NBSP = "\u00a0"
 
 
 class AlreadyRunning(Exception):
@@ -37,8 +37,8 @@ class AlreadyRunning(Exception):
         pid = f"pid {self.pid}" if self.pid else "pid inconnu"
         if self.command == "run":
             return f"Un autre citebot tourne déjà sur {self.data_dir} ({pid}) : arrêtez-le d'abord."
-        return (f"Un autre citebot relève déjà les boîtes de {self.data_dir} ({pid}){NBSP}: ce passage n'a rien "
-                f"fait{NBSP}; le démon (citebot run) ou le passage en cours traitera les messages.")
+        return spaces(f"Un autre citebot relève déjà les boîtes de {self.data_dir} ({pid}) : ce passage n'a rien "
+                      "fait ; le démon (citebot run) ou le passage en cours traitera les messages.")
 
 
 def acquire_lock(data_dir: Path, command: str = "run") -> int:

@@ -349,5 +349,5 @@ def test_remind_command_with_a_pinned_day(bot):
                                   "--today", day], cwd=REPO, env=env, capture_output=True, text=True)
     first, second = run(), run()
     assert first.returncode == 0, first.stderr
-    assert "1 rappel(s) d'avis" in first.stdout and "0 rappel(s) d'avis" in second.stdout
+    assert "1\u00a0rappel d'avis" in first.stdout and "0\u00a0rappel d'avis" in second.stdout
     assert len(sent_of(bot, "avis_relance")) == 1

@@ -239,7 +239,7 @@ def test_statut_liste_export_point_and_aide(bot):
     answer = _command(bot, f"STATUT {reference}\nLISTE PRÊTS\nEXPORT\nPOINT\nAIDE")
     body = text(answer)
     assert f"Dossier {reference}" in body and "Montant sollicité" in body and "Historique" in body
-    assert "prêt pour la troïka" in body and "1 dossier(s), liste ci-dessous" in body
+    assert "prêt pour la troïka" in body and "1 dossier, liste ci-dessous" in body
     names = [p.get_filename() for p in answer.iter_attachments()]
     assert names[0].startswith(reference) and names[1].endswith(".xlsx")
     xlsx = [p for p in answer.iter_attachments() if p.get_filename().endswith(".xlsx")][0]

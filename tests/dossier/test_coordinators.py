@@ -154,7 +154,7 @@ def test_each_coordinator_gets_a_digest_of_their_own_dossiers_and_nothing_when_n
     ville, en = text(digests["l.marcq@lievin.fr"]), text(digests["chloe.dulieux@ac-lille.fr"])
     assert "Les petits reporters" in ville and "Lire ensemble en CP" not in ville
     assert "Lire ensemble en CP" in en and "Les petits reporters" not in en
-    assert "AVIS DE L'IEN EN ATTENTE (1)" in en and "demandé il y a 0 jour(s)" in en
+    assert "AVIS DE L'IEN EN ATTENTE (1)" in en and "demandé aujourd'hui" in en
     assert "MESSAGES QUE L'ASSISTANT N'A PAS COMPRIS" in ville and "Question" in ville
     html = digests["l.marcq@lievin.fr"].get_body(("html",)).get_content()
     assert "<table" in html and "Les petits reporters" in html

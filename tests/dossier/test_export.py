@@ -14,7 +14,7 @@ from conftest import run_cli
 from bot.clock import PARIS
 from bot.config import load_config
 from bot.demo import CONFIG
-from bot.dossier.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, columns, row, rows, totals, write_csv
+from bot.dossier.export import AMOUNT, DATE, GROUPS, NOT_GIVEN, NUMBER, columns, row, rows, totals, write_csv
 from bot.dossier.views import list_dossiers
 from bot.store.db import open_database
 from bot.store.models import AvisRequest, Bilan, Dossier, Version
@@ -83,10 +83,10 @@ def test_rows_give_french_labels_decimals_and_dates(demo, rules):
     assert first["date_debut"] == date(2026, 9, 1) and first["parcours"] == "Citoyen, Artistique et culturel"
     assert first["type_porteur"] == "Association" and first["temps"] == "Périscolaire"
     assert first["secteurs"] == "Niveau 1 – Collège Curie" and first["objectifs"] == "1.2.2, 3.1.3"
-    assert first["repartition"] == f"2026 : 1{NNBSP}200,00{NBSP}€ ; 2027 : 1{NNBSP}800,00{NBSP}€"
+    assert first["sollicite_2026"] == Decimal("1200.00") and first["sollicite_2027"] == Decimal("1800.00")
     assert first["bilans"] == ("mi-parcours 2026 : reçu le 13/12/2026 ; "
                                "définitif 2027 : attendu le 29/08/2027")
-    assert first["avis"] == "" and first["courriel"] == "camille.martin@example.org"
+    assert first["avis"] == "non requis" and first["courriel"] == "camille.martin@example.org"
     assert second["statut"] == "incomplet" and second["decision"] == "" and second["montant_accorde"] is None
     assert second["cout_total"] is None and second["date_fin"] is None and second["secteurs"] == ""
     assert second["courriel"] == ""  # the porteur's address was invalid: no value
@@ -98,22 +98,22 @@ def test_rows_give_french_labels_decimals_and_dates(demo, rules):
 def test_xlsx_cells_are_the_rows_with_numbers_dates_and_formats(demo, rules, tmp_path):
     out = tmp_path / "troika.xlsx"
     proc = export(demo, out)
-    assert proc.stdout.strip() == f"3 dossier(s) exporté(s) dans {out}."
+    assert proc.stdout.strip() == f"3\u00a0dossiers exportés dans {out}."
     data, sums, raw = expected(demo, rules)
     cols = columns(rules)
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Dossiers", "Totaux"]
     sheet = book["Dossiers"]
-    assert sheet.max_row == 1 + len(data) and sheet.max_column == len(cols)
+    assert sheet.max_row == 1 + len(data) + 2 and sheet.max_column == len(cols)  # then a blank row, the total
     header = sheet[1]
     assert [c.value for c in header] == [c.header for c in cols]
     assert all(c.font.bold for c in header)
-    assert sheet.freeze_panes == "A2"
+    assert sheet.freeze_panes == "C2"
     assert sheet.auto_filter.ref == f"A1:{header[-1].column_letter}{len(data) + 1}"
     assert all(sheet.column_dimensions[c.column_letter].width >= 10 for c in header)
-    for values, cells in zip(data, sheet.iter_rows(min_row=2)):
+    for values, cells in zip(data, sheet.iter_rows(min_row=2, max_row=1 + len(data))):
         for col, cell in zip(cols, cells):
-            want = values[col.key]
+            want = values.get(col.key)
             if want in (None, ""):
                 assert cell.value is None, (col.key, cell.value)
             elif col.kind == AMOUNT:
@@ -123,6 +123,8 @@ def test_xlsx_cells_are_the_rows_with_numbers_dates_and_formats(demo, rules, tmp
             elif col.kind == DATE:
                 assert cell.is_date and isinstance(cell.value, datetime), col.key
                 assert cell.value.date() == want and cell.number_format == "DD/MM/YYYY"
+            elif col.kind == NUMBER:
+                assert cell.value == want and cell.data_type == "n", col.key
             else:
                 assert cell.data_type == "s" and cell.value == want, col.key
     # the porteur's "=HYPERLINK(...)" is text, not a formula
@@ -134,8 +136,8 @@ def test_xlsx_cells_are_the_rows_with_numbers_dates_and_formats(demo, rules, tmp
     lines = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
     assert [c.value for c in sheet[1]] == ["Rubrique", "Catégorie", "Dossiers",
                                            "Montant sollicité", "Montant accordé"]
-    headings = {"ensemble": "Ensemble", "parcours": "Parcours", "objectifs": "Objectif stratégique",
-                "secteurs": "Secteur"}
+    headings = {"ensemble": "Ensemble", "annees": "Année civile", "parcours": "Parcours",
+                "objectifs": "Objectif stratégique", "secteurs": "Secteur"}
     want = [[headings[h], t.label, t.dossiers, t.sollicite, t.accorde] for h, ts in sums.items() for t in ts]
     got = [line for line in lines if line[2] is not None]
     assert [[h, label, n, Decimal(str(a)), Decimal(str(b))] for h, label, n, a, b in got] == want
@@ -180,7 +182,7 @@ def test_csv_is_french_excel_csv_with_the_rows(demo, rules, tmp_path):
     for values, cells in zip(data, table[1:]):
         assert len(cells) == len(cols)
         for col, cell in zip(cols, cells):
-            want = values[col.key]
+            want = values.get(col.key)
             if want in (None, ""):
                 assert cell == "", col.key
             elif col.kind == AMOUNT:
@@ -189,6 +191,8 @@ def test_csv_is_french_excel_csv_with_the_rows(demo, rules, tmp_path):
             elif col.kind == DATE:
                 assert re.fullmatch(r"\d\d/\d\d/\d{4}", cell)
                 assert datetime.strptime(cell, "%d/%m/%Y").date() == want
+            elif col.kind == NUMBER:
+                assert cell == str(want)
             elif want.startswith(("=", "+", "-", "@")):
                 assert cell == "'" + want  # never run as a formula by the spreadsheet
             else:
@@ -202,7 +206,7 @@ def test_an_empty_database_gives_the_headers_only(tmp_path, rules):
     for suffix in ("xlsx", "csv"):
         out = tmp_path / f"vide.{suffix}"
         proc = export(config, out)
-        assert proc.stdout.strip() == f"0 dossier(s) exporté(s) dans {out}."
+        assert proc.stdout.strip() == f"0\u00a0dossier exporté dans {out}."
     book = openpyxl.load_workbook(tmp_path / "vide.xlsx")
     sheet = book["Dossiers"]
     assert sheet.max_row == 1 and [c.value for c in sheet[1]] == [c.header for c in columns(rules)]
@@ -239,10 +243,10 @@ def test_totals_count_a_dossier_in_each_of_its_categories(rules):
     data = rows([dossier("A", "accepte", ["avenir", "citoyen"], "1000.00", "800.00", "favorable"),
                  dossier("B", "pret_troika", ["citoyen"], "500.50", avis="demande"),
                  dossier("C", "sans_suite", [], None)], rules)
-    assert [r["avis"] for r in data] == ["favorable", "demandé", ""]
+    assert [r["avis"] for r in data] == ["favorable", "demandé", "non requis"]
     assert [r["statut"] for r in data] == ["accepté", "prêt pour la troïka", "classé sans suite"]
     assert data[0]["recu_le"] == date(2026, 10, 2)  # 22:30 UTC is the next day in Paris
-    assert data[0]["repartition"] == f"2026 : 50,00{NBSP}€ ; 2027 : 100,00{NBSP}€"
+    assert (data[0]["sollicite_2026"], data[0]["sollicite_2027"]) == (Decimal("50.00"), Decimal("100.00"))
     assert data[0]["parcours"] == "Avenir, Citoyen"
     unknown_last = (len(rules.objective_codes), "9.9.9")  # an unknown code: itself, after the known ones
     assert data[0][GROUPS]["objectifs"] == [unknown_last]
@@ -270,3 +274,59 @@ def test_texts_lose_their_control_and_bidi_characters_before_the_formula_check(r
     with open(tmp_path / "t.csv", encoding="utf-8-sig", newline="") as f:
         [_, cells] = list(csv.reader(f, delimiter=";"))
     assert cells[2:4] == ["'=1+1", "École Jaurès"]
+
+
+# -- issue 13: what the troïka needs on paper and by year -----------------------------------------
+
+
+def test_the_export_has_every_column_the_troika_reads(rules):
+    headers = [c.header for c in columns(rules)]
+    for needed in ("Description du projet", "Public visé", "Nombre de bénéficiaires", "Établissement(s) concerné(s)",
+                   "Partenaires", "Dépenses de matériel", "Commentaire de l'IEN", "Commentaire de la troïka",
+                   "Téléphone du référent", "Sollicité 2026", "Sollicité 2027"):
+        assert needed in headers, needed
+    assert "Répartition par année civile" not in headers  # a text nobody can sum: numeric columns instead
+    assert [c.kind for c in columns(rules) if c.header.startswith("Sollicité ")] == [AMOUNT, AMOUNT]
+    assert "Sollicité 2028" in [c.header for c in columns(rules, [2028])]
+
+
+def test_per_year_amounts_and_totals_and_no_avis_where_none_is_needed(rules):
+    def dossier(ref, status, temps, sollicite, repartition, accorde=None):
+        d = Dossier(reference=ref, status=status, montant_accorde=accorde,
+                    created_at=datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc))
+        fields = {"montant_sollicite": sollicite, "temps": temps, "repartition": repartition,
+                  "date_debut": "2026-09-01", "date_fin": "2027-06-30",
+                  "materiel": [{"designation": "Tablette", "quantite": 2, "prix_unitaire_ht": "458.33"}]}
+        d.versions = [Version(number=1, fields=fields, created_at=d.created_at)]
+        return d
+
+    data = rows([dossier("A", "accepte", ["periscolaire"], "3000.00", {"2026": "1200.00", "2027": "1800.00"},
+                         "1500.00"),
+                 dossier("B", "en_attente_avis", ["scolaire"], "1000.00", {"2026": "1000.00"})], rules)
+    assert data[0]["avis"] == "non requis" and data[1]["avis"] == "à demander"
+    assert data[0]["materiel"] == "Tablette × 2 à 458,33\u00a0€ HT"
+    years = {t.label: (t.dossiers, t.sollicite, t.accorde) for t in totals(data)["annees"]}
+    assert years == {"2026": (2, Decimal("2200.00"), Decimal("600.00")),
+                     "2027": (1, Decimal("1800.00"), Decimal("900.00"))}
+
+
+def test_the_xlsx_prints_on_landscape_a4_fit_to_width_with_the_header_on_every_page(demo, tmp_path):
+    out = tmp_path / "troika.xlsx"
+    export(demo, out)
+    book = openpyxl.load_workbook(out)
+    for sheet in book:
+        setup = sheet.page_setup
+        assert setup.orientation == "landscape" and int(setup.paperSize) == 9  # A4
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
+        assert (int(setup.fitToWidth), int(setup.fitToHeight)) == (1, 0)
+        assert sheet.print_title_rows == "$1:$1"
+        assert all(c.alignment.wrap_text for c in sheet[1]) and all(c.font.bold for c in sheet[1])
+    sheet = book["Dossiers"]
+    assert sheet.freeze_panes == "C2" and sheet.auto_filter.ref.startswith("A1:")
+    headers = [c.value for c in sheet[1]]
+    column = headers.index("Sollicité 2026") + 1
+    assert sheet.cell(row=2, column=column).value == 1200 and sheet.cell(row=2, column=column).number_format == "#,##0.00 €"
+    total = [r for r in sheet.iter_rows() if r[0].value == "Total"]
+    assert len(total) == 1 and total[0][column - 1].value.startswith("=SUBTOTAL(9,")
+    description = sheet.cell(row=2, column=headers.index("Description du projet") + 1)
+    assert description.alignment.wrap_text

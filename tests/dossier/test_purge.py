@@ -211,26 +211,26 @@ def test_each_dossier_is_purged_the_day_after_its_period_ends_and_not_before(bot
     # Papillons (refused in 2026) and Lecture (avis défavorable in 2026) are kept until 31/12/2031;
     # the answer to the stranger's status request belongs to no dossier: 90 days.
     assert purge(bot, date(2031, 12, 31)).strip().splitlines() == [
-        "Purge du 31/12/2031 : données personnelles effacées de 0 dossier(s), 0 message(s), 0 fichier(s) et "
-        "1 courriel(s).",
-        "  Sans dossier (messages laissés de côté ou non compris, courriels) : 0 message(s), 0 fichier(s), "
-        "1 courriel(s)"]
+        "Purge du 31/12/2031 : données personnelles effacées de 0\u00a0dossier, 0\u00a0message, 0\u00a0fichier et "
+        "1\u00a0courriel.",
+        "  Sans dossier (messages laissés de côté ou non compris, courriels) : 0\u00a0message, 0\u00a0fichier, "
+        "1\u00a0courriel"]
 
     untouched = {name: rows_of(bot, refs[name]) for name in ("jardins", "brouillon", "theatre")}
     files_before = stored_files(bot)
     planned = unchanged_by_dry_run(bot, date(2032, 1, 1))
     done = purge(bot, date(2032, 1, 1))
     lines = [
-        f"  {refs['papillons']} (refusé, conservé jusqu'au 31/12/2031) : 2 message(s), 3 fichier(s), 2 courriel(s)",
-        f"  {refs['lecture']} (avis défavorable, conservé jusqu'au 31/12/2031) : 2 message(s), 3 fichier(s), "
-        "4 courriel(s)",  # the avis notice, and the IEN's comment to the coordinators only
+        f"  {refs['papillons']} (refusé, conservé jusqu'au 31/12/2031) : 2\u00a0messages, 3\u00a0fichiers, 2\u00a0courriels",
+        f"  {refs['lecture']} (avis défavorable, conservé jusqu'au 31/12/2031) : 2\u00a0messages, 3\u00a0fichiers, "
+        "4\u00a0courriels",  # the avis notice, and the IEN's comment to the coordinators only
     ]
     assert planned.splitlines() == [
-        "Purge à blanc du 01/01/2032 : seraient effacées les données personnelles de 2 dossier(s), 4 message(s), "
-        "6 fichier(s) et 6 courriel(s). Rien n'a été modifié.", *lines]
+        "Purge à blanc du 01/01/2032 : seraient effacées les données personnelles de 2\u00a0dossiers, 4\u00a0messages, "
+        "6\u00a0fichiers et 6\u00a0courriels. Rien n'a été modifié.", *lines]
     assert done.splitlines() == [
-        "Purge du 01/01/2032 : données personnelles effacées de 2 dossier(s), 4 message(s), 6 fichier(s) et "
-        "6 courriel(s).", *lines]
+        "Purge du 01/01/2032 : données personnelles effacées de 2\u00a0dossiers, 4\u00a0messages, 6\u00a0fichiers et "
+        "6\u00a0courriels.", *lines]
 
     # Exactly the six files of Papillons and Lecture are gone; the annex Théâtre shares stays.
     gone = set(files_before) - set(stored_files(bot))
@@ -251,7 +251,7 @@ def test_each_dossier_is_purged_the_day_after_its_period_ends_and_not_before(bot
         assert "rien à effacer" in purge(bot, day)
     assert all(s in everything(bot) for s in JARDINS)
     assert purge(bot, date(2033, 1, 1)).splitlines()[1] == (
-        f"  {refs['jardins']} (accepté, conservé jusqu'au 31/12/2032) : 3 message(s), 6 fichier(s), 4 courriel(s)")
+        f"  {refs['jardins']} (accepté, conservé jusqu'au 31/12/2032) : 3\u00a0messages, 6\u00a0fichiers, 4\u00a0courriels")
     assert [s for s in JARDINS if s in everything(bot)] == []
     assert all(s in everything(bot) for s in ("ines.caron@example.org", "Théâtre au collège", "paul.henry@"))
 
@@ -353,11 +353,11 @@ def test_messages_left_alone_or_not_understood_go_after_90_days_with_our_answers
         assert "rien à effacer" in unchanged_by_dry_run(bot, kept)
         assert "rien à effacer" in purge(bot, kept)
     files_before, dossier_before = stored_files(bot), rows_of(bot, bot.dossiers()[0].reference)
-    line = "  Sans dossier (messages laissés de côté ou non compris, courriels) : 2 message(s), 3 fichier(s), 3 courriel(s)"
+    line = "  Sans dossier (messages laissés de côté ou non compris, courriels) : 2\u00a0messages, 3\u00a0fichiers, 3\u00a0courriels"
     assert unchanged_by_dry_run(bot, date(2026, 9, 9)).splitlines()[1] == line  # 91 days later
     assert purge(bot, date(2026, 9, 9)).splitlines() == [
-        "Purge du 09/09/2026 : données personnelles effacées de 0 dossier(s), 2 message(s), 3 fichier(s) et "
-        "3 courriel(s).", line]
+        "Purge du 09/09/2026 : données personnelles effacées de 0\u00a0dossier, 2\u00a0messages, 3\u00a0fichiers et "
+        "3\u00a0courriels.", line]
 
     assert [s for s in personal if s in everything(bot)] == []
     assert len(set(files_before) - set(stored_files(bot))) == 3 and dangling(bot) == []
@@ -392,8 +392,8 @@ def test_a_purge_interrupted_before_its_files_are_deleted_is_finished_by_the_nex
     assert stored_files(bot) == files_before  # rows emptied, files still there: no row names them
     assert dangling(bot) == []
     assert purge(bot, date(2026, 10, 2)).splitlines() == [
-        "Purge du 02/10/2026 : données personnelles effacées de 0 dossier(s), 0 message(s), 2 fichier(s) et "
-        "0 courriel(s).", "  Fichiers restés d'une purge interrompue : 2"]
+        "Purge du 02/10/2026 : données personnelles effacées de 0\u00a0dossier, 0\u00a0message, 2\u00a0fichiers et "
+        "0\u00a0courriel.", "  Fichiers restés d'une purge interrompue : 2"]
     assert stored_files(bot) == {}
     with bot.rt.sessions() as session:
         [event] = session.scalars(select(Event).where(Event.kind == "purge"))
@@ -409,7 +409,7 @@ def test_a_file_named_again_by_a_new_row_is_not_deleted(bot):
     shared = [p for p in stored_files(bot) if p.startswith("documents/")]
     assert len(shared) == 1
     output = purge(bot, date(2026, 8, 11))  # the first is 93 days old, the second 10
-    assert "1 message(s), 1 fichier(s), 1 courriel(s)" in output  # its raw message only
+    assert "1\u00a0message, 1\u00a0fichier, 1\u00a0courriel" in output  # its raw message only
     assert shared[0] in stored_files(bot) and dangling(bot) == []
     with bot.rt.sessions() as session:
         assert session.scalars(select(Document.stored_name)).all() == shared  # the second message's

@@ -41,7 +41,7 @@ def test_the_template_prints_every_label_option_and_guidance():
     for options in RULES.options.values():
         for option in options:
             assert option.label in text or options is RULES.options["yesno"]
-    for needle in ("Word .docx", "500 € HT", RULES.communication["mention"], "représentants légaux",
+    for needle in ("Word .docx", "500\u00a0€ HT", RULES.communication["mention"], "représentants légaux",
                    "chloe.dulieux@ac-lille.fr", "l.marcq@lievin.fr", "1.1.1", "3.3.2"):
         assert needle in text, needle
     headers = [[c.text for c in t.rows[0].cells] for t in document.tables]

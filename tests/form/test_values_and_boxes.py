@@ -125,10 +125,14 @@ def test_choices_marked_with_word_check_boxes(read, box):
     assert fiche_with(read, "Parcours", cell)["fields"]["parcours"] == ["citoyen", "co_education"]
 
 
-def test_a_w14_box_whose_glyph_is_stale_follows_its_checked_state(read):
-    stale = w14_box(False).replace("☐", "☒")  # checked glyph, unchecked state
-    cell = tc(p(w14_box(True), r(" Citoyen")), p(stale, r(" Avenir")))
-    assert fiche_with(read, "Parcours", cell)["fields"]["parcours"] == ["citoyen"]
+def test_a_w14_box_follows_the_glyph_it_shows_not_its_hidden_state(read):
+    # Word and LibreOffice show the glyph; w14:checked is what the porteur never sees
+    # (LibreOffice keeps checked="0" under a ☐ overtyped with ☒). What the
+    # coordinator sees when opening the file wins.
+    overtyped = w14_box(False).replace("☐", "☒")  # checked glyph, unchecked state
+    cleared = w14_box(True).replace("☒", "☐")  # unchecked glyph, checked state
+    cell = tc(p(w14_box(True), r(" Citoyen")), p(overtyped, r(" Avenir")), p(cleared, r(" Co-éducation")))
+    assert fiche_with(read, "Parcours", cell)["fields"]["parcours"] == ["citoyen", "avenir"]
 
 
 def test_untouched_boxes_mean_nothing_was_chosen(read):
@@ -149,8 +153,8 @@ def test_options_chosen_by_deleting_the_others(read):
     ("Type de porteur", "Service de la Ville", "type_porteur", "service_ville"),
     ("Type de porteur", "☒ Service municipal", "type_porteur", "service_ville"),
     ("Type de porteur", "Entreprise", "type_porteur", "secteur_prive"),
-    ("Secteur(s) de la cité éducative", "Niveau 2", "secteurs", ["riaumont"]),
-    ("Secteur(s) de la cité éducative", "Collège Riaumont, Descartes", "secteurs", ["riaumont", "descartes"]),
+    ("Secteur(s) de la Cité éducative", "Niveau 2", "secteurs", ["riaumont"]),
+    ("Secteur(s) de la Cité éducative", "Collège Riaumont, Descartes", "secteurs", ["riaumont", "descartes"]),
     ("Temps d'intervention", "péri-scolaire", "temps", ["periscolaire"]),
     ("Temps d'intervention", "Scolaire et extra-scolaire", "temps", ["scolaire", "extrascolaire"]),
 ])

@@ -97,14 +97,14 @@ def ack_context(intitule: str, **changes) -> dict:
 def test_render_cuts_the_intitule_at_100_characters_in_the_subject_and_keeps_it_whole_in_the_body():
     intitule = "Lecture partagée entre les classes de CP et les familles du quartier " * 3
     subject, body, _ = render("accuse_reception", ack_context(intitule))
-    assert subject == "[CE-2026-0001] Fiche projet reçue : " + shorten(intitule.strip(), 100)
+    assert subject == "[CE-2026-0001] Fiche projet incomplète\u00a0: 1\u00a0point à corriger — " + shorten(intitule.strip(), 100)
     assert subject.endswith("quartier Lecture partagée entre les…")
     assert intitule.strip() in " ".join(body.split())
 
 
 def test_render_strips_controls_and_bidi_from_the_subject_and_the_bodies():
     subject, body, _ = render("accuse_reception", ack_context("Atelier \u202eexe.fdp\u202c\x9b31m\n\u200f"))
-    assert subject == "[CE-2026-0001] Fiche projet reçue : Atelier exe.fdp31m"
+    assert subject == "[CE-2026-0001] Fiche projet incomplète\u00a0: 1\u00a0point à corriger — Atelier exe.fdp31m"
     assert not unsafe_in(subject) and not unsafe_in(body)
     assert "Camille Martin" in body and "Erreur[2J" in body and "École Jaurès" in body
     sections = [{"title": "Nouveaux dossiers", "rows": [{"reference": "CE-2026-0001", "intitule": "A\u202eB\x9b",
@@ -112,7 +112,7 @@ def test_render_strips_controls_and_bidi_from_the_subject_and_the_bodies():
     subject, text, html = render("digest", {"today": WHEN.date(), "since": None, "sections": sections,
                                             "bot_name": "Cité"})
     assert not unsafe_in(subject + text + html)
-    assert "« AB » (S) : D E" in text
+    assert "«\u00a0AB\u00a0» (S)\u00a0: D E" in text
     assert ">AB</td>" in html and ">S</td>" in html and ">D E</td>" in html
 
 
@@ -140,7 +140,7 @@ def test_every_header_we_write_is_bounded_and_a_megabyte_field_builds_in_linear_
     assert all(len(line) < 998 for line in raw.split(b"\r\n"))
     message = message_from_bytes(raw, policy=policy.default)
     assert len(message["Subject"]) <= safe_text.MAX_HEADER_CHARS
-    assert message["Subject"].startswith("[CE-2026-0001] Fiche projet reçue : " + "x" * 50)
+    assert message["Subject"].startswith("[CE-2026-0001] Fiche projet incomplète\u00a0: 1\u00a0point à corriger — " + "x" * 50)
     assert len(message["From"].addresses[0].display_name) <= safe_text.MAX_HEADER_CHARS
     assert "\u202e" not in message["From"]
     assert message["In-Reply-To"] is None and b"iiiiiiii" not in head  # a megabyte id is no thread to keep

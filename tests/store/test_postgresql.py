@@ -242,7 +242,7 @@ def test_a_corrected_version_then_a_reply_with_several_fiches(bot):
     bot.poll()
     [dossier] = bot.dossiers()
     assert [v.number for v in dossier.versions] == [1, 2] and dossier.status == "pret_troika"
-    assert f"[{dossier.reference}] Version 2 reçue" in bot.sent()[1]["Subject"]
+    assert f"[{dossier.reference}] Fiche projet complète (version 2) — " in bot.sent()[1]["Subject"]
 
     # Three fiches in one reply: one outcome per fiche, kept in the detail (the outcome column
     # is a String(40), which PostgreSQL enforces).
@@ -312,8 +312,8 @@ def test_a_purge_on_postgresql_empties_json_and_bytea_and_deletes_the_files(bot)
     end = date(clock.today().year + 6, 1, 1)  # after the end of the decision's year + 5
     with clock.pinned(end):
         output = cli(bot, "purge", "--dry-run").output
-        assert "2 message(s), 5 fichier(s) et 3 courriel(s)" in output and all(p.exists() for p in stored)
-        assert "2 message(s), 5 fichier(s) et 3 courriel(s)" in cli(bot, "purge").output
+        assert "2\u00a0messages, 5\u00a0fichiers et 3\u00a0courriels" in output and all(p.exists() for p in stored)
+        assert "2\u00a0messages, 5\u00a0fichiers et 3\u00a0courriels" in cli(bot, "purge").output
         assert "rien à effacer" in cli(bot, "purge").output
     assert not any(p.exists() for p in stored)
     with bot.rt.sessions() as s:
