@@ -27,6 +27,7 @@ from bot.store import claims
 from bot.store.faults import StorageFault
 from bot.store.models import Event, Outbox
 from bot.store.sent_journal import SentJournal
+from bot.text import spaces
 
 
 @pytest.fixture
@@ -64,8 +65,8 @@ def test_a_250_and_a_550_the_accepted_recipient_is_recorded_the_refused_one_fail
         assert event.detail["partial"] is True and "ien.bis@ac-lille.fr" in event.detail["error"]
     shown = CliRunner().invoke(main, ["--config", str(bot.rt.cfg.path), "dossiers", "show", dossier.reference])
     assert shown.exit_code == 0, shown.output
-    assert ("envoyé — remis à ien.lievin@ac-lille.fr ; refusé pour ien.bis@ac-lille.fr (550 5.1.1 "
-            "<ien.bis@ac-lille.fr>: Recipient address rejected)") in shown.stdout
+    assert spaces("envoyé — remis à ien.lievin@ac-lille.fr ; refusé pour ien.bis@ac-lille.fr (550 5.1.1 "
+                  "<ien.bis@ac-lille.fr>: Recipient address rejected)") in shown.stdout, shown.stdout
     send_pending(bot.rt.sessions, bot.rt.transport, bot.rt.cfg)
     assert len(bot.sink.received) == 1  # nothing more
 
