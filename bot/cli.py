@@ -5,10 +5,32 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
-import click
+
+def _starts_the_daemon(argv: list[str]) -> bool:
+    """`citebot [--config PATH] [-v] run …` (the console script or python -m bot)."""
+    if Path(argv[0]).name not in ("citebot", "__main__.py"):
+        return False
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word == "run"
+    return False
+
+
+if _starts_the_daemon(sys.argv):
+    # Before anything is imported: from here on a stop signal waits for the daemon to take it
+    # (bot.daemon.run), start-up included, and it ends cleanly, exit 0, instead of killing the
+    # process in the middle of its migrations.
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGTERM, signal.SIGINT))
+
+import click  # noqa: E402
 
 from bot import cli_fr
 from bot import text as typography
@@ -18,7 +40,25 @@ cli_fr.install()
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 
-@click.group(cls=cli_fr.FrenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(cli_fr.FrenchGroup):
+    """Every command: a storage or database failure (full disk, read-only or forbidden folder,
+    locked or unreachable database) is one French line naming the path or the database and
+    what to do, and exit 1 — never a traceback (it is logged at DEBUG, -v)."""
+
+    def invoke(self, ctx: click.Context):
+        from bot.store.faults import describe, is_system_fault
+
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not is_system_fault(exc):
+                raise
+            logging.getLogger("bot.cli").debug("storage failure", exc_info=exc)
+            click.echo(describe(exc, (ctx.obj or {}).get("database_url")), err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Fichier de configuration (sinon $CITEBOT_CONFIG, sinon ./config.toml).")
 @click.option("-v", "--verbose", is_flag=True, help="Journal détaillé.")
@@ -46,20 +86,64 @@ def runtime(ctx: click.Context, secrets: bool = True):
     from bot.poller import Runtime
     from bot.rules import load_rules
     from bot.store.db import open_database
+    from bot.store.faults import is_system_fault
 
     try:
         cfg = load_config(ctx.obj["config_path"], secrets=secrets)
     except ConfigError as exc:
         click.echo(f"Configuration refusée — {exc}", err=True)
         sys.exit(2)
+    ctx.obj["database_url"] = cfg.bot.database_url  # named by a storage failure's line (_Commands)
     for warning in cfg.warnings:  # once per command: `run` loads the file twice, this once
         logging.getLogger("bot.config").warning("%s", warning)
     try:
         db = open_database(cfg.bot.data_dir, cfg.bot.database_url)
     except OSError as exc:
+        if is_system_fault(exc):
+            raise  # read-only, forbidden, full: one line and exit 1 (_Commands)
         click.echo(f"Impossible de créer le dossier de données {cfg.bot.data_dir} : {exc.strerror}.", err=True)
         sys.exit(2)
     return Runtime(cfg=cfg, rules=load_rules(), sessions=db)
+
+
+def _poller_lock(ctx: click.Context, command: str) -> int:
+    """The lock `run` holds, for this command's life: one poller per data_dir (bot.store.lock).
+    A second poller says so in one line and exits 1 without touching anything; taken before
+    the database is opened (and migrated)."""
+    from bot.config import ConfigError, load_config
+    from bot.store.faults import is_system_fault
+    from bot.store.lock import AlreadyRunning, acquire_lock
+
+    try:
+        data_dir = load_config(ctx.obj["config_path"], secrets=False).bot.data_dir
+    except ConfigError as exc:
+        click.echo(f"Configuration refusée — {exc}", err=True)
+        sys.exit(2)
+    try:
+        fd = acquire_lock(data_dir, command)
+    except AlreadyRunning as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except OSError as exc:
+        if is_system_fault(exc):
+            raise  # read-only, forbidden, full: one line and exit 1 (_Commands)
+        click.echo(f"Impossible de créer le dossier de données {data_dir} : {exc.strerror}.", err=True)
+        sys.exit(2)
+    ctx.call_on_close(lambda: os.close(fd))  # released when the command ends, however it ends
+    return fd
+
+
+def _stop_on_signal(rt) -> None:
+    """SIGTERM or SIGINT during `poll --once`: the message in hand is finished, nothing else is
+    started, what was claimed for sending and not sent is released; a second signal ends it."""
+
+    def stop(signum, _frame):
+        rt.stopping.set()
+        for name in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(name, signal.SIG_DFL)
+
+    for name in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(name, stop)
 
 
 def _warn_if_replies_are_unauthenticated(rt) -> None:
@@ -121,9 +205,13 @@ def poll(ctx: click.Context, once: bool) -> None:
     """Relève chaque boîte une fois, traite les messages, puis envoie les courriels en attente."""
     from bot.poller import poll_once
 
+    _poller_lock(ctx, "poll")
     rt = runtime(ctx)
     _warn_if_replies_are_unauthenticated(rt)
+    _stop_on_signal(rt)
     report = poll_once(rt)
+    if report.fault:
+        click.echo(report.fault, err=True)
     sending = report.sending
     aside = (f", dont {report.left_alone} hors appel ({'laissé tel quel' if report.left_alone < 2 else 'laissés tels quels'})"
              if report.left_alone else "")
@@ -149,6 +237,7 @@ def backfill(ctx: click.Context, mailbox: str, since, answer: bool) -> None:
     from bot.mail.sources import MailboxUnavailable
     from bot.poller import backfill as take_back
 
+    _poller_lock(ctx, "backfill")
     rt = runtime(ctx)
     box = rt.cfg.mailbox(mailbox)
     if box is None:
@@ -178,22 +267,9 @@ def run(ctx: click.Context) -> None:
     Un seul démon par dossier de données : un second refuse de démarrer (code 1).
     """
     from bot import daemon
-    from bot.config import ConfigError, load_config
 
     daemon.configure_logging(logging.getLogger().level)
-    try:
-        data_dir = load_config(ctx.obj["config_path"]).bot.data_dir
-    except ConfigError as exc:
-        click.echo(f"Configuration refusée — {exc}", err=True)
-        sys.exit(2)
-    try:
-        lock = daemon.acquire_lock(data_dir)  # before the database is opened (and migrated)
-    except daemon.AlreadyRunning as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"Impossible de créer le dossier de données {data_dir} : {exc.strerror}.", err=True)
-        sys.exit(2)
+    lock = _poller_lock(ctx, "run")  # before the database is opened (and migrated)
     rt = runtime(ctx)
     _warn_if_replies_are_unauthenticated(rt)
     sys.exit(daemon.run(rt, lock))

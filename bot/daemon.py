@@ -36,8 +36,6 @@ process at once.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import signal
@@ -45,7 +43,6 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -59,11 +56,11 @@ from bot import clock
 from bot.mail.idle import start_watchers, stop_watchers
 from bot.mail.outbox import SendReport, send_pending
 from bot.poller import Runtime, poll_once
-from bot.store.private import FILE_MODE, private_dir, restrict_fd
+from bot.store.faults import describe, is_system_fault
+from bot.store.lock import LOCK_FILE, AlreadyRunning, acquire_lock  # noqa: F401 — the daemon's lock
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "citebot.lock"
 JOBS = ("poll", "outbox", "reminders", "digest", "purge")
 OUTBOX_SECONDS = 60
 # A daily job delayed by a long poll (one worker) or a busy machine still runs within this.
@@ -71,48 +68,7 @@ DAILY_GRACE_SECONDS = 3600
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-# --------------------------------------------------------------------------- one daemon per data_dir
-
-
-class AlreadyRunning(Exception):
-    def __init__(self, data_dir: Path, pid: int | None):
-        self.data_dir, self.pid = data_dir, pid
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        pid = f"pid {self.pid}" if self.pid else "pid inconnu"
-        return f"Un autre citebot tourne déjà sur {self.data_dir} ({pid}) : arrêtez-le d'abord."
-
-
-def acquire_lock(data_dir: Path) -> int:
-    """Lock `<data_dir>/citebot.lock` for the life of the process; the open descriptor.
-
-    Raises AlreadyRunning (with the holder's pid, written in the file) when another
-    process holds it, OSError when data_dir cannot be created or the file opened.
-    """
-    private_dir(data_dir, tighten=True)
-    path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    restrict_fd(fd, path)  # a lock file made by an older version was 0644
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        pid = _read_pid(fd)
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise AlreadyRunning(data_dir, pid) from None
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+# One daemon per data_dir: bot.store.lock (acquire_lock, AlreadyRunning).
 
 
 # --------------------------------------------------------------------------- the jobs
@@ -123,7 +79,7 @@ def _timezone(rt: Runtime) -> ZoneInfo:
 
 
 def _send(rt: Runtime) -> None:
-    report = send_pending(rt.sessions, rt.transport, rt.cfg)
+    report = send_pending(rt.sessions, rt.transport, rt.cfg, rt.stopping)
     if report.sent or report.retrying or report.failed:
         log.info("outbox: %d sent, %d deferred, %d failed", report.sent, report.retrying, report.failed)
 
@@ -210,8 +166,12 @@ def guarded(rt: Runtime, name: str, job: Callable[[Runtime], None]) -> Callable[
             return
         try:
             job(rt)
-        except Exception:
-            log.exception("job %s failed; the daemon goes on", name)
+        except Exception as exc:
+            if is_system_fault(exc):  # full disk, locked database…: one line, tried again at the next run
+                log.error("job %s stopped: %s", name, describe(exc, rt.cfg.bot.database_url))
+                log.debug("job %s stopped", name, exc_info=exc)
+            else:
+                log.exception("job %s failed; the daemon goes on", name)
 
     run.__name__ = run.__qualname__ = f"{name}_job"
     return run
@@ -254,7 +214,11 @@ def run(rt: Runtime, lock_fd: int) -> int:
     """Run until SIGTERM or SIGINT; 0. `lock_fd` (from acquire_lock) stays open until the process ends."""
     # The stop signals are blocked before any thread starts (threads inherit the mask), and
     # taken by sigwait() in this thread: no handler runs in the middle of a job.
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # already so since the command line was read
+    if early := signal.sigpending() & set(STOP_SIGNALS):
+        log.info("arrêt demandé (%s) pendant le démarrage : rien n'a été commencé",
+                 signal.Signals(min(early)).name)
+        return 0
     scheduler = build_scheduler(rt)
     scheduler.start()
     watchers = start_watchers(rt.cfg.mailboxes, Waker(rt, scheduler), rt.stopping)
@@ -268,7 +232,7 @@ def run(rt: Runtime, lock_fd: int) -> int:
     # A second signal ends the process at once.
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     stop_watchers(watchers)  # they see `stopping` within a second: DONE, LOGOUT
     scheduler.shutdown(wait=True)
     log.info("citebot stopped")

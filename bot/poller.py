@@ -9,6 +9,7 @@ the same single outcome.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,12 +30,14 @@ from bot.mail.transports import Transport, transport_from_config
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.db import close_unsynced, unsynced
+from bot.store.faults import describe, fault, is_system_fault
 from bot.store.models import InboundMessage, MailboxCursor
 
 log = logging.getLogger(__name__)
 # A mailbox's start date, when `since` is not set: this long before its first poll,
 # so that a fiche sent the week the bot was installed is still taken.
 FIRST_POLL_LOOKBACK = timedelta(days=7)
+SENDER_SWITCH_INTERVAL = 0.0005  # seconds; see poll_once
 
 
 class Hooks:
@@ -69,10 +72,12 @@ class PollReport:
     unreachable: list[str] = field(default_factory=list)
     advice: dict[str, str] = field(default_factory=dict)  # mailbox -> what the operator should change
     sending: SendReport | None = None
+    # A system fault (full disk, locked database…) stopped the round: its one French line.
+    fault: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.unreachable and not (self.sending and self.sending.unreachable)
+        return not self.unreachable and not (self.sending and self.sending.unreachable) and not self.fault
 
 
 def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> PollReport:
@@ -80,6 +85,11 @@ def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> 
     (answers go out while a backlog is read), then once more at the end."""
     report = PollReport()
     drainer = _OutboxDrainer(rt)
+    # The sending thread, once the server has answered, waits for the interpreter's lock
+    # before it can record the answer: held by the polling thread for up to the switch
+    # interval (5 ms by default). It asks for it once per mail; shorter turns cost nothing else.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
     drainer.start()
     try:
         for mailbox in rt.cfg.mailboxes if mailboxes is None else mailboxes:
@@ -94,9 +104,31 @@ def poll_once(rt: Runtime, mailboxes: Iterable[MailboxConfig] | None = None) -> 
                 report.unreachable.append(mailbox.name)
                 if exc.advice:
                     report.advice[mailbox.name] = exc.advice
+            except Exception as exc:
+                if not is_system_fault(exc):
+                    raise
+                _stopped_by(rt, report, exc)
+                break  # the machine's fault: every other mailbox would meet it too
     finally:
-        report.sending = drainer.finish()
+        try:
+            report.sending = drainer.finish()
+        except Exception as exc:
+            if not is_system_fault(exc):
+                raise
+            report.sending = drainer.total
+            if report.fault is None:
+                _stopped_by(rt, report, exc)
+        finally:
+            sys.setswitchinterval(switch_interval)
     return report
+
+
+def _stopped_by(rt: Runtime, report: PollReport, exc: BaseException) -> None:
+    """A round stopped by a system fault: one log line, no traceback; what was not committed
+    stays unmarked in its mailbox for the next round."""
+    report.fault = describe(exc, rt.cfg.bot.database_url)
+    log.error("round stopped: %s", report.fault)
+    log.debug("round stopped", exc_info=exc)
 
 
 class _OutboxDrainer(threading.Thread):
@@ -112,7 +144,7 @@ class _OutboxDrainer(threading.Thread):
         self.sessions = unsynced(rt.sessions)
 
     def _send(self, sessions: sessionmaker[Session] | None = None) -> SendReport:
-        sent = send_pending(sessions or self.sessions, self.rt.transport, self.rt.cfg)
+        sent = send_pending(sessions or self.sessions, self.rt.transport, self.rt.cfg, self.rt.stopping)
         for name in ("sent", "retrying", "failed"):
             setattr(self.total, name, getattr(self.total, name) + getattr(sent, name))
         self.total.unreachable |= sent.unreachable
@@ -120,7 +152,7 @@ class _OutboxDrainer(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self.done.is_set() and not self.total.unreachable:
+            while not self.done.is_set() and not self.total.unreachable and not self.rt.stopping.is_set():
                 if not self._send().sent:
                     self.done.wait(0.05)
         except BaseException as exc:  # noqa: BLE001 — handed over to the polling thread
@@ -157,12 +189,14 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxConfig, report: PollReport) -> Non
     finally:
         # The cursor only narrows the next search (marked messages are excluded
         # by their keyword anyway): saved once per round, not once per message.
-        if highest > last_uid:
-            with rt.sessions.begin() as session:
-                cursor = session.get(MailboxCursor, mailbox.name)
-                cursor.last_uid = max(cursor.last_uid, highest)
-                cursor.updated_at = clock.now()
-        source.close()
+        try:
+            if highest > last_uid:
+                with rt.sessions.begin() as session:
+                    cursor = session.get(MailboxCursor, mailbox.name)
+                    cursor.last_uid = max(cursor.last_uid, highest)
+                    cursor.updated_at = clock.now()
+        finally:
+            source.close()  # the marks of what was committed are sent, whatever stopped the round
 
 
 def backfill(rt: Runtime, mailbox: MailboxConfig, since: date, answer: bool) -> PollReport:
@@ -214,13 +248,22 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
             else:
                 handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
         except Exception as exc:
+            if is_system_fault(exc):
+                # The machine's fault (full disk, read-only or forbidden folder, locked database):
+                # rolled back, left unmarked, the round stops; never recorded against the message.
+                raise fault(exc, rt.cfg.bot.database_url) from exc
             if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
                 raise  # the database's fault: stop the round, retry later
             # The message's fault — our code cannot handle it, or the database refuses one of
             # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
             # the coordinators, never retried in a loop nor lost.
             log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
+            try:
+                handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
+            except Exception as again:
+                if is_system_fault(again):
+                    raise fault(again, rt.cfg.bot.database_url) from again
+                raise
             quarantined = True
         if handled:
             report.handled += 1

@@ -624,6 +624,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when the sink accepted it (its 250)
 
     def message(self) -> EmailMessage:
         """The data parsed with the modern email policy."""

@@ -58,6 +58,16 @@ MAIL_STATUS = {"pending": "en attente d'envoi", "sending": "en cours d'envoi", "
                "held": "retenu jusqu'à sa libération", "cancelled": "annulé"}
 
 
+# A recipient's outcome when a mail's recipients were not all accepted (bot.mail.outbox).
+DELIVERY_STATES = {"accepte": "remis à {address}", "refuse": "refusé pour {address} ({reply})",
+                   "reessai": "à réessayer pour {address} ({reply})"}
+
+
+def delivery_text(delivery: dict) -> str:
+    return " ; ".join(DELIVERY_STATES.get(d["state"], d["state"]).format(address=address, reply=d.get("reply", ""))
+                      for address, d in delivery.items())
+
+
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(PARIS).isoformat(timespec="seconds") if value else None
 
@@ -103,7 +113,8 @@ def details(session: Session, dossier: Dossier) -> dict:
         ],
         "mails": [
             {"kind": m.kind, "to": m.recipients, "subject": m.subject, "status": m.status, "attempts": m.attempts,
-             "created_at": iso(m.created_at), "sent_at": iso(m.sent_at), "error": m.last_error}
+             "created_at": iso(m.created_at), "sent_at": iso(m.sent_at), "error": m.last_error,
+             "delivery": m.delivery}
             for m in mails
         ],
     }
@@ -210,7 +221,7 @@ def as_text(data: dict, rules: Rules | None = None) -> str:
     lines.append("  Courriels :")
     lines += [
         f"    - « {m['subject']} » à {', '.join(m['to'])} : {MAIL_STATUS.get(m['status'], m['status'])}"
-        + (f" ({m['error']})" if m["error"] else "")
+        + (f" — {delivery_text(m['delivery'])}" if m.get("delivery") else f" ({m['error']})" if m["error"] else "")
         for m in data["mails"]
     ] or ["    —"]
     lines.append("  Historique :")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -28,7 +29,10 @@ from bot.mail.compose import Mail, build, new_message_id
 from bot.mail.redact import without_addresses
 from bot.mail.robots import refusal
 from bot.mail.transports import PermanentFailure, TemporaryFailure, Transport
+from bot.store import claims
+from bot.store.faults import fault, is_system_fault
 from bot.store.models import Dossier, Event, Outbox, OutboxContent
+from bot.store.sent_journal import SentJournal
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
@@ -159,54 +163,88 @@ class SendReport:
     unreachable: bool = False
 
 
-def send_pending(sessions: sessionmaker[Session], transport: Transport, cfg: Config) -> SendReport:
-    """Send every mail that is due, a batch at a time on one connection, each
-    recorded in its own transaction; stop when none is due any more or the server
-    is gone (a deferred mail is due again only after its backoff)."""
+def send_pending(sessions: sessionmaker[Session], transport: Transport, cfg: Config,
+                 stopping: threading.Event | None = None) -> SendReport:
+    """Send every mail that is due, a batch at a time on one connection, each recorded the
+    moment the server answers; stop when none is due any more, the server is gone, or
+    `stopping` is set (the daemon's SIGTERM: the mail in hand is finished, no other is
+    started). What was claimed and not sent is released at once, for whoever sends next.
+
+    A system fault (full disk, locked database) while recording is raised (bot.store.faults)."""
     report = SendReport()
-    claimed = _next_batch(sessions, cfg, report)
-    if not claimed:
-        return report
+    journal = SentJournal(cfg.bot.data_dir)
+    claimed: list[int] = []
     try:
+        _record_unrecorded(sessions, journal)
+        if _stop(stopping):
+            _fold(sessions, journal)
+            return report  # stopping: nothing more is claimed
+        claimed = _next_batch(sessions, journal, cfg, report)
+        if not claimed:
+            return report
         with transport.connect() as connection:
-            while claimed and not report.unreachable:
-                for done, row_id in enumerate(claimed, start=1):
-                    if not _send_one(sessions, connection, row_id, cfg.bot.address, report):
-                        _release(sessions, claimed[done:])  # the server went away: the rest waits
-                        break
-                claimed = [] if report.unreachable else _next_batch(sessions, cfg, report)
+            while claimed:
+                while claimed and not _stop(stopping):
+                    if not _send_one(sessions, journal, connection, claimed.pop(0), cfg.bot.address, report):
+                        break  # the server went away: the rest waits
+                if claimed or report.unreachable or _stop(stopping):
+                    break
+                claimed = _next_batch(sessions, journal, cfg, report)
+        _fold(sessions, journal)  # this batch's outcomes in the rows, for `dossiers show`
     except TemporaryFailure as exc:
         log.error("outgoing mail server unreachable: %s", without_addresses(exc))
         log.debug("outgoing mail server unreachable: %s", exc)
-        _release(sessions, claimed)
         report.unreachable = True
+    finally:
+        try:
+            _release(sessions, claimed)
+        except Exception as exc:  # noqa: BLE001 — the fault in flight, if any, is the one to tell
+            if not is_system_fault(exc):
+                raise
+            log.debug("claims not released (they will be when this process is gone)", exc_info=exc)
+        journal.close()
     return report
 
 
-def _next_batch(sessions: sessionmaker[Session], cfg: Config, report: SendReport) -> list[int]:
+def _stop(stopping: threading.Event | None) -> bool:
+    return stopping is not None and stopping.is_set()
+
+
+def _next_batch(sessions: sessionmaker[Session], journal: SentJournal, cfg: Config, report: SendReport) -> list[int]:
     """The next due mails, claimed; those to a refused recipient are set aside (failed)."""
-    while claimed := _claim_due(sessions):
+    while claimed := _claim_due(sessions, journal):
         if sendable := _refuse_bad_recipients(sessions, claimed, cfg, report):
             return sendable
     return []
 
 
-def _claim_due(sessions: sessionmaker[Session]) -> list[int]:
+def _claim_due(sessions: sessionmaker[Session], journal: SentJournal) -> list[int]:
     """Take up to BATCH due mails for this process. Several processes may send (the
     daemon, `poll --once`, `decide`…): the UPDATE lets exactly one of them take a mail.
-    A claim older than CLAIM was lost with its process (killed while sending): it is
-    taken again."""
+
+    What the journal holds is recorded first: a mail the server accepted is never claimed
+    again. A claim whose process is gone (killed while sending) is released at once; one
+    made on another host, or by a process that cannot be told, when it is older than CLAIM."""
+    _fold(sessions, journal)
     now = clock.now()
     due = (Outbox.status == "pending") | (Outbox.status == "sending")
     with sessions() as session:  # a read first: most rounds have nothing to send
-        if session.scalar(select(Outbox.id).where(due, Outbox.next_attempt_at <= now).limit(1)) is None:
+        holders = set(session.scalars(select(Outbox.claimed_by).where(Outbox.status == "sending",
+                                                                      Outbox.claimed_by.is_not(None))).all())
+        if session.scalar(select(Outbox.id).where(due, Outbox.next_attempt_at <= now).limit(1)) is None and not holders:
             return []
+    if dead := sorted(h for h in holders if claims.gone(h)):
+        with sessions.begin() as session:
+            released = session.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_by.in_(dead))
+                                       .values(status="pending", next_attempt_at=now, claimed_by=None)).rowcount
+        log.warning("outbox: %d mail(s) claimed by a process that is gone, released", released)
+    mine = claims.me()
     with sessions.begin() as session:
-        batch = (select(Outbox.id).where(due, Outbox.next_attempt_at <= now)
+        batch = (select(Outbox.id).where(due, Outbox.next_attempt_at <= now, Outbox.id.not_in(list(_UNRECORDED)))
                  .order_by(Outbox.id).limit(BATCH).scalar_subquery())
         claimed = session.scalars(
             update(Outbox).where(Outbox.id.in_(batch), due, Outbox.next_attempt_at <= now)
-            .values(status="sending", next_attempt_at=now + CLAIM).returning(Outbox.id)
+            .values(status="sending", next_attempt_at=now + CLAIM, claimed_by=mine).returning(Outbox.id)
         ).all()
     return sorted(claimed)
 
@@ -228,7 +266,7 @@ def _refuse_bad_recipients(sessions: sessionmaker[Session], claimed: list[int], 
                 continue
             reasons = sorted({REFUSALS[why] for _, why in dropped}) or ["aucun destinataire"]
             session.execute(update(Outbox).where(Outbox.id == row.id).values(
-                status="failed", last_error="non envoyé : " + ", ".join(reasons)))
+                status="failed", last_error="non envoyé : " + ", ".join(reasons), claimed_by=None))
             report.failed += 1
             _record_dropped(session, row.kind, dropped or [("", "empty")], queued=False, dossier_id=row.dossier_id,
                             inbound_id=row.inbound_id, outbox_id=row.id)
@@ -239,27 +277,40 @@ def _release(sessions: sessionmaker[Session], row_ids: list[int]) -> None:
     if row_ids:
         with sessions.begin() as session:
             session.execute(update(Outbox).where(Outbox.id.in_(row_ids), Outbox.status == "sending")
-                            .values(status="pending", next_attempt_at=clock.now()))
+                            .values(status="pending", next_attempt_at=clock.now(), claimed_by=None))
 
 
-def _send_one(sessions, connection, row_id: int, from_address: str, report: SendReport) -> bool:
+# Outcomes the server gave that neither the journal nor the database could take (a full disk):
+# kept here, retried before anything else is claimed, and their mails never claimed again by
+# this process. Lost only if the process ends before the disk has room again.
+_UNRECORDED: dict[int, dict] = {}
+ACCEPTED, REFUSED, RETRY = "accepte", "refuse", "reessai"
+
+
+def _send_one(sessions, journal: SentJournal, connection, row_id: int, from_address: str,
+              report: SendReport) -> bool:
     """Send one claimed mail and record the result; False when the server went away.
 
-    The row is read, then sent, then its outcome written in a transaction of its own begun
-    once the server has answered: nothing is held open across the SMTP transaction. Core
-    statements rather than the ORM: this runs beside the polling thread, for every mail."""
+    The row is read, then sent, then its outcome appended to the journal the moment the
+    server has answered (bot.store.sent_journal): nothing waits for the database's write
+    lock between the server's 250 and the record. A mail with several recipients, some
+    refused: those accepted are recorded, a 5xx recipient is failed, a 4xx one is tried
+    again alone later (`delivery`). Core statements rather than the ORM: this runs beside
+    the polling thread, for every mail."""
     with sessions() as session:
         row = session.execute(select(OutboxContent.raw, Outbox.recipients, Outbox.attempts, Outbox.kind,
-                                     Outbox.dossier_id, Outbox.inbound_id).join(Outbox.content)
+                                     Outbox.dossier_id, Outbox.inbound_id, Outbox.delivery).join(Outbox.content)
                               .where(Outbox.id == row_id)).one()
+    delivery = dict(row.delivery or {})
+    targets = [a for a in row.recipients if delivery.get(a, {}).get("state", RETRY) == RETRY]
     this = update(Outbox).where(Outbox.id == row_id)
     try:
-        connection.send(row.raw, from_address, list(row.recipients))
+        refused_now = connection.send(row.raw, from_address, targets) or {}
     except TemporaryFailure as exc:
         attempts = row.attempts + 1
         with sessions.begin() as session:
             session.execute(this.values(status="pending", attempts=attempts, last_error=str(exc)[:2000],
-                                        next_attempt_at=clock.now() + backoff(attempts)))
+                                        next_attempt_at=clock.now() + backoff(attempts), claimed_by=None))
         report.retrying += 1
         # The server's text quotes addresses: masked here, whole in last_error and at DEBUG.
         log.warning("mail %s deferred (attempt %d): %s", row_id, attempts, without_addresses(exc))
@@ -269,17 +320,89 @@ def _send_one(sessions, connection, row_id: int, from_address: str, report: Send
     except PermanentFailure as exc:
         error = str(exc)[:2000]
         with sessions.begin() as session:
-            session.execute(this.values(status="failed", attempts=row.attempts + 1, last_error=error))
+            session.execute(this.values(status="failed", attempts=row.attempts + 1, last_error=error, claimed_by=None))
             session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=clock.now(),
                               kind="envoi_echoue", detail={"outbox_id": row_id, "kind": row.kind, "error": error}))
         report.failed += 1
         log.error("mail %s refused for good: %s", row_id, without_addresses(exc))
         log.debug("mail %s refused for good: %s", row_id, exc)
         return True
-    with sessions.begin() as session:
-        session.execute(this.values(status="sent", attempts=row.attempts + 1, sent_at=clock.now()))
-    report.sent += 1
+    entry = {"id": row_id, "attempts": row.attempts + 1, "at": clock.now().isoformat()}
+    if refused_now or delivery:
+        for address in targets:
+            code, text = refused_now.get(address, (250, ""))
+            state = ACCEPTED if code < 400 else REFUSED if code >= 500 else RETRY
+            delivery[address] = {"state": state, "reply": f"{code} {text}".strip()[:300]}
+        entry["delivery"] = delivery
+    _record(sessions, journal, entry)
+    retry = [a for a, d in delivery.items() if d["state"] == RETRY]
+    if retry:
+        report.retrying += 1
+        log.warning("mail %s: %d recipient(s) deferred, tried again alone later", row_id, len(retry))
+    elif any(d["state"] == REFUSED for d in delivery.values()):
+        log.error("mail %s: %d recipient(s) refused for good", row_id,
+                  sum(d["state"] == REFUSED for d in delivery.values()))
+    if any(d["state"] == ACCEPTED for d in delivery.values()) or not delivery:
+        report.sent += 1
+    elif not retry:
+        report.failed += 1
     return True
+
+
+def _record(sessions, journal: SentJournal, entry: dict) -> None:
+    """The server's answer, kept: in the journal at once; in the database when the journal
+    cannot be written; in memory when neither can (then the fault is raised: sending stops)."""
+    try:
+        journal.record(entry)
+        return
+    except OSError as exc:
+        log.error("outbox journal %s not written (%s): the outcome goes to the database", journal.path,
+                  exc.strerror or exc)
+    try:
+        _apply(sessions, [entry])
+    except Exception as exc:
+        if not is_system_fault(exc):
+            raise
+        _UNRECORDED[entry["id"]] = entry
+        raise fault(exc) from exc
+
+
+def _record_unrecorded(sessions, journal: SentJournal) -> None:
+    for row_id in list(_UNRECORDED):
+        _record(sessions, journal, _UNRECORDED.pop(row_id))  # kept again if it fails again
+
+
+def _fold(sessions, journal: SentJournal) -> None:
+    journal.fold(lambda entries: _apply(sessions, entries))
+
+
+def _apply(sessions, entries: list[dict]) -> None:
+    """Outcomes from the journal into their rows, in one transaction (applying one twice is harmless)."""
+    with sessions.begin() as session:
+        for entry in entries:
+            at = datetime.fromisoformat(entry["at"])
+            delivery = entry.get("delivery")
+            this = update(Outbox).where(Outbox.id == entry["id"], Outbox.status.in_(("sending", "pending")))
+            retry = [a for a, d in (delivery or {}).items() if d["state"] == RETRY]
+            refused_for_good = {a: d["reply"] for a, d in (delivery or {}).items() if d["state"] == REFUSED}
+            accepted = not delivery or any(d["state"] == ACCEPTED for d in delivery.values())
+            if retry:
+                values = {"status": "pending", "next_attempt_at": at + backoff(entry["attempts"]),
+                          "last_error": "; ".join(f"{a}: {delivery[a]['reply']}" for a in retry)[:2000]}
+            elif accepted:
+                values = {"status": "sent", "sent_at": at}
+            else:
+                values = {"status": "failed", "last_error": "; ".join(f"{a}: {r}" for a, r in
+                                                                       refused_for_good.items())[:2000]}
+            changed = session.execute(this.values(attempts=entry["attempts"], delivery=delivery, claimed_by=None,
+                                                  **values)).rowcount
+            if changed and refused_for_good and not retry:
+                row = session.execute(select(Outbox.kind, Outbox.dossier_id, Outbox.inbound_id)
+                                      .where(Outbox.id == entry["id"])).one()
+                session.add(Event(dossier_id=row.dossier_id, inbound_id=row.inbound_id, at=at, kind="envoi_echoue",
+                                  detail={"outbox_id": entry["id"], "kind": row.kind,
+                                          "error": "; ".join(f"{a}: {r}" for a, r in refused_for_good.items())[:2000],
+                                          "partial": accepted}))
 
 
 class OutboxError(Exception):

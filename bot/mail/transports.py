@@ -38,7 +38,9 @@ class PermanentFailure(Exception):
 
 
 class Connection(Protocol):
-    def send(self, raw: bytes, sender: str, recipients: list[str]) -> None: ...
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> dict[str, tuple[int, str]] | None:
+        """Raises TemporaryFailure or PermanentFailure when the mail went to nobody; else the
+        recipients the server refused, {address: (code, text)} (empty or None: all accepted)."""
 
 
 class Transport(Protocol):
@@ -53,11 +55,16 @@ def _text(exc: smtplib.SMTPResponseException) -> str:
     return exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
 
 
+def _replies(refused: dict) -> dict[str, tuple[int, str]]:
+    return {address: (code, text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+            for address, (code, text) in refused.items()}
+
+
 class _SmtpConnection:
     def __init__(self, client: smtplib.SMTP):
         self.client = client
 
-    def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> dict[str, tuple[int, str]]:
         options = []
         if not all(a.isascii() for a in (sender, *recipients)):
             # An address with accents (josé@…) needs the server's SMTPUTF8 (RFC 6531).
@@ -69,6 +76,8 @@ class _SmtpConnection:
             refused = self.client.sendmail(sender, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
+            if any(c >= 500 for c in codes) and any(c < 500 for c in codes):
+                return _replies(exc.recipients)  # nobody took it: 5xx for good, 4xx again later
             text = "; ".join(f"{addr}: {code} {msg!r}" for addr, (code, msg) in exc.recipients.items())
             raise (PermanentFailure if all(c >= 500 for c in codes) else TemporaryFailure)(text) from None
         except smtplib.SMTPResponseException as exc:
@@ -79,8 +88,7 @@ class _SmtpConnection:
             raise _classify(exc.smtp_code, message) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}", connection_lost=True) from None
-        if refused:  # some recipients accepted: the mail is sent; note the others
-            raise PermanentFailure("; ".join(f"{a}: {c}" for a, (c, _) in refused.items()))
+        return _replies(refused)  # some recipients accepted, the others refused (if any)
 
 
 class SmtpTransport:

@@ -11,11 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from bot.paths import data_path
+from bot.store.lock import migrating
 from bot.store.private import private_dir, private_file, restrict
 
 # SQLite's companions of the database file: it creates them with the database
 # file's own mode, so a database made 0600 keeps them 0600.
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# How long a write waits for another connection's (a sqlite3 shell, a backup) before the
+# round stops with "database is locked" (bot.store.faults), to be tried again later.
+BUSY_TIMEOUT_MS = 10000
 
 
 def make_engine(url, synchronous: str = "FULL") -> Engine:
@@ -28,7 +32,7 @@ def make_engine(url, synchronous: str = "FULL") -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # readers (CLI) never block the daemon
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.close()
     return engine
@@ -104,5 +108,6 @@ def open_database(data_dir, url: str) -> sessionmaker[Session]:
     private_dir(data_dir, tighten=True)
     private_sqlite(url)
     engine = make_engine(url)
-    upgrade(engine)
+    with migrating(data_dir):  # two processes started together never both create the tables
+        upgrade(engine)
     return sessions(engine)

@@ -177,6 +177,11 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The process that claimed it while `sending` (bot.store.claims.me()): released at once
+    # by the next process when that one is gone.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    # A mail with several recipients, some refused: {address: "accepté" | "250 …" | "550 …" | "4xx …"}.
+    delivery: Mapped[dict[str, Any] | None]
     # Loaded with the row when the ORM loads one (`dossiers show`, the tests); the paths that run
     # for every mail select only the columns they need.
     content: Mapped[OutboxContent] = relationship(cascade="all, delete-orphan", lazy="joined")
