@@ -95,15 +95,30 @@ def _encoded_words(value: str, utf8: bool) -> list[str]:
 def _fold(start: str, words: list[str]) -> str:
     """Lines of at most LINE octets (UTF-8 counts its bytes), broken before a word."""
     lines, line, size = [], start, len(start)
-    for word in words:
+    for word in _no_empty_words(words):
         width = len(word.encode("utf-8"))
-        if line != start and size + 1 + width > LINE and line.strip():
+        if line != start and size + 1 + width > LINE:
             lines.append(line)
             line, size = " " + word, 1 + width
         else:
             line, size = f"{line} {word}", size + 1 + width
     lines.append(line)
     return "\r\n".join(lines)
+
+
+def _no_empty_words(words: list[str]) -> list[str]:
+    """Runs of spaces kept with the word after them (or before, at the end): a fold never
+    leaves a line of spaces alone, which would read as the end of the header (RFC 5322, 3.2.2)."""
+    out, pending = [], 0
+    for word in words:
+        if not word:
+            pending += 1
+            continue
+        out.append(" " * pending + word)
+        pending = 0
+    if pending and out:
+        out[-1] += " " * pending
+    return out
 
 
 @dataclass(frozen=True)
