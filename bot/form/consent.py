@@ -110,7 +110,8 @@ def _replace_part(archive: bytes, name: str, data: bytes) -> bytes:
     for info, offset, crc, compressed, size, method in central:
         encoded = info.filename.encode("utf-8")
         flags = info.flag_bits & ~0x08 if info.filename == name else info.flag_bits
-        out.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", info.create_version, 20, flags, method,
+        made_by = (info.create_system << 8) | info.create_version  # the system, for external_attr
+        out.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", made_by, 20, flags, method,
                               *_dos_time(info.date_time), crc, compressed, size, len(encoded), 0, 0, 0, 0,
                               info.external_attr, offset))
         out.write(encoded)

@@ -97,6 +97,12 @@ def test_a_dossier_s_values_are_written_as_text_whatever_they_hold():
     assert rows["Structure porteuse"] == "L'Atelier \"Z\""
     assert "\ue000" not in xml(data, "word/document.xml").xpath("string()")  # no marker left
     assert build_consent_form()[1] != data and "\ue000" not in docx.Document(io.BytesIO(build_consent_form()[1])).tables[0].rows[0].cells[1].text
+    # Only the main part was rewritten: every other entry is the blank form's, with its metadata.
+    copy, blank = (zipfile.ZipFile(io.BytesIO(d)) for d in (data, build_consent_form()[1]))
+    assert copy.testzip() is None
+    assert [(i.filename, i.date_time, i.create_system, i.external_attr) for i in copy.infolist()] == \
+        [(i.filename, i.date_time, i.create_system, i.external_attr) for i in blank.infolist()]
+    assert all(copy.read(name) == blank.read(name) for name in blank.namelist() if name != "word/document.xml")
 
 
 def test_rows_to_fill_by_hand_are_tall_enough_to_write_in():
