@@ -21,12 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import clock
 from bot.config import Config, MailboxConfig
-from bot.dossier.intake import LEFT_ALONE, Backfill, Intake, read_files
+from bot.dossier.intake import LEFT_ALONE, Backfill, Intake
+from bot.dossier.reading import Read, read_message
 from bot.mail.outbox import SendReport, send_pending
-from bot.mail.parse import Incoming, parse_message
+from bot.mail.parse import parse_message
 from bot.mail.redact import without_addresses
 from bot.mail.sources import Fetched, MailboxUnavailable, Source, open_source
 from bot.mail.transports import Transport, transport_from_config
+from bot.read_ahead import ReadAhead
 from bot.rules import Rules
 from bot.store import files as stored_files
 from bot.store.db import close_unsynced, unsynced
@@ -222,6 +224,10 @@ def _max_bytes(rt: Runtime) -> int:
     return rt.cfg.limits.max_message_mb * 1024 * 1024
 
 
+def _max_attachment_bytes(rt: Runtime) -> int:
+    return rt.cfg.limits.max_attachment_mb * 1024 * 1024
+
+
 def _cursor(session: Session, mailbox: MailboxConfig) -> MailboxCursor:
     """The mailbox's cursor; made at its first poll, with its start date recorded once."""
     cursor = session.get(MailboxCursor, mailbox.name)
@@ -237,67 +243,74 @@ def _handle_each(rt: Runtime, mailbox: MailboxConfig, source: Source, messages: 
                  report: PollReport, backfill: Backfill | None = None) -> int:
     """Handle, commit and mark each message in turn; the highest UID handled."""
     highest = 0
-    for fetched in messages:
-        if rt.stopping.is_set():
-            break  # the rest stays in the mailbox, unmarked, for the next start
-        rt.hooks.after_fetch(fetched.uid)
-        quarantined = False
-        try:
-            if fetched.too_large:
-                handled, private = handle_too_large(rt, mailbox, source.uidvalidity, fetched, backfill)
-            else:
-                handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill)
-        except Exception as exc:
-            if is_system_fault(exc):
-                # The machine's fault (full disk, read-only or forbidden folder, locked database):
-                # rolled back, left unmarked, the round stops; never recorded against the message.
-                raise fault(exc, rt.cfg.bot.database_url) from exc
-            if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
-                raise  # the database's fault: stop the round, retry later
-            # The message's fault — our code cannot handle it, or the database refuses one of
-            # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
-            # the coordinators, never retried in a loop nor lost.
-            log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
-            try:
-                handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
-            except Exception as again:
-                if is_system_fault(again):
-                    raise fault(again, rt.cfg.bot.database_url) from again
-                raise
-            quarantined = True
-        if handled:
-            report.handled += 1
-            report.left_alone += private and not quarantined
-        else:
-            report.skipped += 1
-        rt.hooks.after_commit(fetched.uid)
-        rt.hooks.before_mark(fetched.uid)
-        source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
-        if fetched.uid.isdigit():
-            highest = max(highest, int(fetched.uid))
-        del fetched  # the next batch is read without this message still in memory
+    with ReadAhead(read_message, rt.rules, _max_attachment_bytes(rt)) as ahead:
+        for fetched, read in ahead.messages(messages):
+            if rt.stopping.is_set():
+                break  # the rest stays in the mailbox, unmarked, for the next start
+            uid = _handle_one(rt, mailbox, source, fetched, read, report, backfill)
+            highest = max(highest, uid)
+            del fetched, read  # the next batch is read without this message still in memory
     return highest
 
 
+def _handle_one(rt: Runtime, mailbox: MailboxConfig, source: Source, fetched: Fetched, read: Callable[[], Read],
+                report: PollReport, backfill: Backfill | None) -> int:
+    """One message handled, committed, then marked; its UID (0 when not a number)."""
+    rt.hooks.after_fetch(fetched.uid)
+    quarantined = False
+    try:
+        if fetched.too_large:
+            handled, private = handle_too_large(rt, mailbox, source.uidvalidity, fetched, backfill)
+        else:
+            handled, private = handle_raw(rt, mailbox, source.uidvalidity, fetched.uid, fetched.raw, backfill, read)
+    except Exception as exc:
+        if is_system_fault(exc):
+            # The machine's fault (full disk, read-only or forbidden folder, locked database):
+            # rolled back, left unmarked, the round stops; never recorded against the message.
+            raise fault(exc, rt.cfg.bot.database_url) from exc
+        if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DataError):
+            raise  # the database's fault: stop the round, retry later
+        # The message's fault — our code cannot handle it, or the database refuses one of
+        # its values (PostgreSQL enforces lengths SQLite ignores): kept and recorded for
+        # the coordinators, never retried in a loop nor lost.
+        log.exception("mailbox %s uid %s: message quarantined", mailbox.name, fetched.uid)
+        try:
+            handled, private = quarantine(rt, mailbox, source.uidvalidity, fetched)
+        except Exception as again:
+            if is_system_fault(again):
+                raise fault(again, rt.cfg.bot.database_url) from again
+            raise
+        quarantined = True
+    if handled:
+        report.handled += 1
+        report.left_alone += private and not quarantined
+    else:
+        report.skipped += 1
+    rt.hooks.after_commit(fetched.uid)
+    rt.hooks.before_mark(fetched.uid)
+    source.mark(fetched.uid, move=not private)  # private mail stays where its owner left it
+    return int(fetched.uid) if fetched.uid.isdigit() else 0
+
+
 def handle_raw(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, raw: bytes,
-               backfill: Backfill | None = None) -> tuple[bool, bool]:
+               backfill: Backfill | None = None, read: Callable[[], Read] | None = None) -> tuple[bool, bool]:
     """Classify and handle one message, committed: (handled now, private). Handled is
     False when it was handled before; private when it was left alone (a `personnel`
     mailbox's message that is not about the call, old mail without a fiche).
 
     What is kept of a message depends on what it is: private mail leaves its
     position and SHA-256 only (so it is not read twice); any other leaves its raw
-    copy, sender and subject too."""
+    copy, sender and subject too. `read` gives the message read (bot.read_ahead), else it is
+    read here."""
     return _record(rt, mailbox, uidvalidity, uid, stored_files.sha256(raw), raw,
-                   lambda: parse_message(raw, max_attachment_bytes=rt.cfg.limits.max_attachment_mb * 1024 * 1024),
-                   Intake.handle, backfill)
+                   read or (lambda: read_message(raw, rt.rules, _max_attachment_bytes(rt))), Intake.handle, backfill)
 
 
 def handle_too_large(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, fetched: Fetched,
                      backfill: Backfill | None = None) -> tuple[bool, bool]:
     """A message over limits.max_message_mb, read from its header alone (never downloaded)."""
     return _record(rt, mailbox, uidvalidity, fetched.uid, unread_digest(fetched), None,
-                   lambda: parse_message(fetched.header), lambda intake: intake.handle_too_large(fetched.size),
+                   lambda: Read(parse_message(fetched.header), []), lambda intake: intake.handle_too_large(fetched.size),
                    backfill)
 
 
@@ -309,7 +322,7 @@ def unread_digest(fetched: Fetched) -> str:
 
 
 def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, digest: str, raw: bytes | None,
-            read: Callable[[], Incoming], handle: Callable[[Intake], tuple[str, str]],
+            read: Callable[[], Read], handle: Callable[[Intake], tuple[str, str]],
             backfill: Backfill | None) -> tuple[bool, bool]:
     with rt.sessions.begin() as session:
         here = (InboundMessage.mailbox == mailbox.name) & (InboundMessage.uidvalidity == uidvalidity)
@@ -319,11 +332,11 @@ def _record(rt: Runtime, mailbox: MailboxConfig, uidvalidity: int, uid: str, dig
         if session.scalar(select(InboundMessage.id).where(same)) is not None:
             session.add(_inbound(mailbox, uidvalidity, uid, digest, "", "doublon", "deja_traite"))
             return False, _left_alone(session, same)
-        message = read()
-        # Its documents are read before anything is written: the database's write lock is then
+        # Read (its Word files too) before anything is written: the database's write lock is then
         # held while the outcome is recorded, not while Word files are parsed (the outbox, on
-        # another connection, records what it sends meanwhile). A robot's are never needed.
-        files = read_files(message, rt.rules) if message.attachments and not message.auto else []
+        # another connection, records what it sends meanwhile).
+        done = read()
+        message, files = done.message, done.files
         inbound = _inbound(mailbox, uidvalidity, uid, digest, "", "en_cours", "en_cours")
         session.add(inbound)
         session.flush()

@@ -22,19 +22,18 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.config import Config, MailboxConfig
 from bot.dossier import avis, bilans, coordination
+from bot.dossier.reading import File, read_files
 from bot.dossier.references import find_references, format_reference
 from bot.dossier.relevance import Candidate, about_the_call, first_lines, load_call_words
 from bot.dossier.trust import another_project, answer_address, first_known, is_known, with_version
-from bot.form.check import FICHE, UNKNOWN, CheckResult, check_bytes
+from bot.form.check import CheckResult
 from bot.form.consent import build_consent_form
-from bot.form.docxfile import OLE_MAGIC
 from bot.form.report import display_value, json_value
 from bot.form.template import build_template
 from bot.form.values import format_amount
 from bot.mail.addresses import address_key
-from bot.mail.compose import DOCX_TYPE, Attachment, Mail
+from bot.mail.compose import Attachment, Mail
 from bot.mail.outbox import enqueue
-from bot.mail.parse import Attachment as MailAttachment
 from bot.mail.parse import Incoming, parse_message
 from bot.mail.reply import new_text, words_of
 from bot.rules import Rules
@@ -44,10 +43,6 @@ from bot.text import plural_label
 
 log = logging.getLogger(__name__)
 
-WORD_SUFFIXES = (".docx", ".dotx")
-# Word processors' other formats: read to name them in the answer (« au format OpenDocument… »).
-OTHER_TEXT_SUFFIXES = (".odt", ".ott", ".rtf")
-RTF_MAGIC = b"{\\rtf"
 # Before the troïka decides, a new version re-decides the status.
 OPEN_STATUSES = {"incomplet", "en_attente_avis", "pret_troika"}
 # Decided or closed: a new version is recorded, the status stands (the acknowledgement says so).
@@ -75,39 +70,6 @@ class Backfill:
 
     answer: bool = False
 _STATUS_REQUEST = re.compile(r"^\s*(?:(?:re|tr|fwd?)\s*:\s*)*statut\b", re.I)
-
-
-@dataclass(frozen=True)
-class File:
-    """An attachment and what reading it gave."""
-
-    attachment: MailAttachment
-    sha256: str
-    result: CheckResult | None  # None: not a Word document at all
-
-    @property
-    def is_fiche(self) -> bool:
-        return self.result is not None and self.result.kind == FICHE
-
-    @property
-    def is_failed_word(self) -> bool:
-        """A Word file that is not a readable fiche projet (not a .doc or a PDF)."""
-        if self.result is None or self.is_fiche:
-            return False
-        named_docx = self.attachment.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES)
-        return self.result.kind == UNKNOWN or named_docx or self.attachment.content_type == DOCX_TYPE
-
-
-def read_files(message: Incoming, rules: Rules) -> list[File]:
-    files = []
-    for att in message.attachments:
-        data = att.data
-        word_like = (data[:2] == b"PK" or data[:8] == OLE_MAGIC or data[:5] == RTF_MAGIC
-                     or att.filename.lower().endswith(WORD_SUFFIXES + OTHER_TEXT_SUFFIXES))
-        # A container we could not open (an encrypted .zip…) is not a Word file that failed.
-        result = check_bytes(data, rules) if word_like and not (att.too_large or att.unopened) else None
-        files.append(File(att, stored_files.sha256(data), result))
-    return files
 
 
 @dataclass

@@ -76,7 +76,7 @@ import re
 import unicodedata
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from email._encoded_words import decode_b  # what Message.get_payload(decode=True) decodes base64 with
 from email.message import Message
@@ -150,12 +150,21 @@ class Incoming:
     problems: tuple[str, ...] = ()  # what could not be read, for the log
     header_items: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # every header, in order
 
+    def __reduce__(self):
+        """Picklable (a reading process hands it back, bot.read_ahead): a mappingproxy is not."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        return _incoming, (state | {"headers": dict(self.headers)},)
+
     def header_all(self, name: str) -> list[str]:
         """Every value of a top-level header, in message order (unfolded, not decoded)."""
         name = name.lower()
         if self.header_items:
             return [value for key, value in self.header_items if key == name]
         return [self.headers[name]] if name in self.headers else []
+
+
+def _incoming(state: dict) -> Incoming:
+    return Incoming(**(state | {"headers": MappingProxyType(state["headers"])}))
 
 
 # -- problems -----------------------------------------------------------------

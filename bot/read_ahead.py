@@ -1,0 +1,169 @@
+"""Reading ahead: while the poller records a message, the next ones of a backlog are
+parsed and their Word files read in another process.
+
+Parsing a message and reading its fiche are pure (bot.dossier.reading) and take about
+half of a message's time; recording it holds the database and the mailbox. On a
+machine of two cores or more, a poll that finds a backlog (MIN_BACKLOG messages in
+hand) starts one reading process and hands it the next messages, at most DEPTH of them
+and WINDOW_BYTES ahead. Each message is still classified, handled, committed and
+marked in turn, in the mailbox's order, by the poller alone: only the pure reading
+moves. A message the process has not started yet when its turn comes is read here
+instead (so the poller never waits for a process that is behind), and so is a message
+over MAX_MESSAGE_BYTES (it would be held twice on its way there and back).
+
+A poll of a few messages, the daemon's usual round, reads them here: starting the
+process (~0.3 s) would cost more than it saves. If the process dies (killed, out of
+memory), what it held is read here: nothing is lost and nothing is read twice into
+the database. The process ignores SIGINT and SIGTERM (the poller decides when to stop)
+and ends when the poll is over, or by itself if the poller is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from bot.mail.sources import Fetched
+
+log = logging.getLogger(__name__)
+
+MIN_BACKLOG = 8  # messages in hand before a process is worth starting
+DEPTH = 8  # messages ahead, at most
+WINDOW_BYTES = 8 * 1024 * 1024  # raw mail ahead, at most (one message at least)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # larger messages are read here
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def reading_processes() -> int:
+    """One process beside the poller when this machine has a core to spare. One is enough:
+    it reads a message faster than the poller records one."""
+    return 1 if len(os.sched_getaffinity(0)) >= 2 else 0
+
+
+@dataclass
+class _Ahead:
+    fetched: Fetched
+    future: Future | None = None
+
+
+class ReadAhead:
+    """`messages(fetched)` gives each message with the callable that returns what it holds,
+    read (`read(raw, *args)`, a module-level function: the process imports it)."""
+
+    def __init__(self, read: Callable[..., Any], *args: Any, processes: int | None = None,
+                 min_backlog: int = MIN_BACKLOG) -> None:
+        self._read, self._args = read, args
+        self._processes = reading_processes() if processes is None else processes
+        self._min_backlog = min(min_backlog, DEPTH)
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+        self.read_there = self.read_here = 0  # for the tests and the log
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            log.debug("read ahead: %d message(s) read by the reading process, %d here",
+                      self.read_there, self.read_here)
+
+    def messages(self, messages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Callable[[], Any]]]:
+        """Each message, in order, with its reader; a message not downloaded (too large) has
+        a reader too, never called by the poller (its header is all there is)."""
+        source, window, exhausted = iter(messages), deque[_Ahead](), False
+        while True:
+            while not exhausted and len(window) < DEPTH and _raw_bytes(window) < WINDOW_BYTES:
+                fetched = next(source, None)
+                if fetched is None:
+                    exhausted = True
+                else:
+                    window.append(self._submit(_Ahead(fetched)))
+            if self._pool is None and len(window) >= self._min_backlog and self._processes and not self._broken:
+                self._start()
+                for entry in window:
+                    self._submit(entry)
+            if not window:
+                return
+            entry = window.popleft()
+            yield entry.fetched, self._reader(entry)
+
+    # -- the reading process ----------------------------------------------------
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # nothing of this process (locks, sockets) goes there
+        self._pool = ProcessPoolExecutor(self._processes, mp_context=context, initializer=_begin,
+                                         initargs=(self._read, self._args, os.getpid()))
+
+    def _submit(self, entry: _Ahead) -> _Ahead:
+        raw = entry.fetched.raw
+        if self._pool is not None and not self._broken and raw is not None and len(raw) <= MAX_MESSAGE_BYTES:
+            try:
+                entry.future = self._pool.submit(_run, raw)
+            except BrokenProcessPool:
+                self._lost()
+        return entry
+
+    def _reader(self, entry: _Ahead) -> Callable[[], Any]:
+        def read() -> Any:
+            future, entry.future = entry.future, None
+            if future is not None and not future.cancel():  # started there: its result, soon
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    self._lost()
+                else:
+                    self.read_there += 1
+                    return result
+            self.read_here += 1
+            return self._read(entry.fetched.raw, *self._args)
+
+        return read
+
+    def _lost(self) -> None:
+        if not self._broken:
+            self._broken = True
+            log.warning("read ahead: the reading process ended unexpectedly; messages are read here")
+
+
+def _raw_bytes(window: deque[_Ahead]) -> int:
+    return sum(len(entry.fetched.raw or b"") for entry in window)
+
+
+# -- in the reading process ------------------------------------------------------
+
+_TASK: tuple[Callable[..., Any], tuple] | None = None
+
+
+def _begin(read: Callable[..., Any], args: tuple, parent: int) -> None:
+    global _TASK
+    _TASK = (read, args)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C or SIGTERM is the poller's to act on
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(parent,), name="orphan-check", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A poller killed outright (SIGKILL) cannot shut its pool down: the process notices it
+    has a new parent and ends."""
+    while os.getppid() == parent:
+        threading.Event().wait(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _run(raw: bytes) -> Any:
+    read, args = _TASK
+    return read(raw, *args)
