@@ -503,20 +503,30 @@ def outbox() -> None:
 @outbox.command("list")
 @click.pass_context
 def outbox_list(ctx: click.Context) -> None:
-    """Les courriels retenus, en attente d'être libérés ou annulés."""
+    """Les courriels retenus, en attente d'être libérés ou annulés, puis ceux qui partiront plus tard."""
     from bot.dossier import views
-    from bot.mail.outbox import held
+    from bot.mail.outbox import held, later
     from bot.store.models import Dossier
 
     rt = runtime(ctx, secrets=False)
+
+    def line(row, when) -> str:
+        dossier = session.get(Dossier, row.dossier_id) if row.dossier_id else None
+        return typography.spaces(f"{row.id:>5}  {views.iso(when)}  {row.kind:<18} "
+                                 f"{dossier.reference if dossier else '—':<13} à {', '.join(row.recipients)} : "
+                                 f"{row.subject}")
+
     with rt.sessions() as session:
-        rows = held(session)
+        rows, waiting = held(session), later(session)
         if not rows:
             click.echo("Aucun courriel retenu.")
         for row in rows:
-            dossier = session.get(Dossier, row.dossier_id) if row.dossier_id else None
-            click.echo(f"{row.id:>5}  {views.iso(row.created_at)}  {row.kind:<18} "
-                       f"{dossier.reference if dossier else '—':<13} à {', '.join(row.recipients)} : {row.subject}")
+            click.echo(line(row, row.created_at))
+        if waiting:
+            click.echo("\nPartiront plus tard (l'heure est celle du départ) :")
+        for row in waiting:
+            why = "délai d'annulation" if row.attempts == 0 else f"nouvel essai après {typography.plural(row.attempts, 'échec')}"
+            click.echo(f"{line(row, row.next_attempt_at)}  ({why})")
 
 
 @outbox.command("release")

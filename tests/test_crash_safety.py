@@ -128,9 +128,9 @@ def test_a_new_uidvalidity_does_not_handle_the_same_messages_again(tmp_path, dov
 
 
 def test_a_message_our_code_cannot_handle_is_kept_and_the_round_goes_on(bot, monkeypatch):
-    import bot.poller as poller
+    import bot.dossier.reading as reading
 
-    real = poller.parse_message
+    real = reading.parse_message
     calls = {"n": 0}
 
     def explode_once(raw, **kw):
@@ -139,7 +139,7 @@ def test_a_message_our_code_cannot_handle_is_kept_and_the_round_goes_on(bot, mon
             raise ValueError("a bug on a strange message")
         return real(raw, **kw)
 
-    monkeypatch.setattr(poller, "parse_message", explode_once)
+    monkeypatch.setattr(reading, "parse_message", explode_once)
     bot.deliver(mail(subject="étrange"))
     bot.deliver(mail(attachments=[("f.docx", fiche_bytes())]))
     bot.poll()

@@ -14,7 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 from bot_harness import make_bot
 from mail_factory import fiche_bytes, fiche_with_errors, mail
 from reading_probe import unreadable, who_read

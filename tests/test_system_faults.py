@@ -94,18 +94,18 @@ def test_a_read_only_data_dir_while_storing_the_raw_message_is_not_the_message_s
 
 def test_a_message_s_own_oserror_without_errno_is_still_its_fault(bot, monkeypatch):
     """olefile says « not an OLE2 file » with an OSError: that is the content, not the machine."""
-    import bot.poller as poller
+    import bot.dossier.reading as reading
 
     bot.deliver(porteur_mail(0))
-    real = poller.parse_message
+    real = reading.parse_message
 
     def unreadable(raw, **kw):
         raise OSError("not an OLE2 structured storage file")
 
-    monkeypatch.setattr(poller, "parse_message", unreadable)
+    monkeypatch.setattr(reading, "parse_message", unreadable)
     report = bot.poll()
     assert report.fault is None and outcomes(bot) == ["erreur_interne"] and marked(bot) == [True]
-    monkeypatch.setattr(poller, "parse_message", real)
+    monkeypatch.setattr(reading, "parse_message", real)
 
 
 def hold_write_lock(bot) -> sqlite3.Connection:

@@ -413,6 +413,12 @@ def held(session: Session) -> list[Outbox]:
     return list(session.scalars(select(Outbox).where(Outbox.status == "held").order_by(Outbox.id)))
 
 
+def later(session: Session) -> list[Outbox]:
+    """Mails due later: letters waiting out the undo window, and mails to be tried again."""
+    return list(session.scalars(select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at > clock.now())
+                                .order_by(Outbox.next_attempt_at, Outbox.id)))
+
+
 def release(session: Session, row_id: int) -> Outbox:
     row = _held(session, row_id)
     row.status, row.next_attempt_at = "pending", clock.now()

@@ -305,10 +305,15 @@ def test_decide_says_when_the_letter_leaves_and_undo_cancels_it(bot):
     out = result.output.replace("\u202f", " ").replace("\u00a0", " ")
     assert f"Dossier {reference} accepté, 2 000,00 € accordés. Courrier au porteur : il partira le" in out
     assert f"citebot undo {reference}" in out
+    listed = cli(bot, "outbox", "list").output
+    assert listed.startswith("Aucun courriel retenu.\n\nPartiront plus tard")
+    [waiting] = [line for line in listed.splitlines() if "decision_acceptee" in line]
+    assert reference in waiting and waiting.endswith("(délai d'annulation)")
     result = cli(bot, "undo", reference)
     assert result.exit_code == 0 and "la décision « accepté » est annulée, de nouveau" in result.output
     assert statuses(bot) == ["pret_troika"]
     assert cli(bot, "undo", reference).exit_code == 1  # nothing left to cancel
+    assert cli(bot, "outbox", "list").output == "Aucun courriel retenu.\n"
 
 
 def test_close_reopen_and_avis_from_the_cli(bot):
