@@ -46,7 +46,8 @@ ORPHAN_CHECK_SECONDS = 1.0
 def reading_processes() -> int:
     """One process beside the poller when this machine has a core to spare. One is enough:
     it reads a message faster than the poller records one."""
-    return 1 if len(os.sched_getaffinity(0)) >= 2 else 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if cores >= 2 else 0
 
 
 @dataclass
@@ -105,8 +106,12 @@ class ReadAhead:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # nothing of this process (locks, sockets) goes there
-        self._pool = ProcessPoolExecutor(self._processes, mp_context=context, initializer=_begin,
-                                         initargs=(self._read, self._args, os.getpid()))
+        try:
+            self._pool = ProcessPoolExecutor(self._processes, mp_context=context, initializer=_begin,
+                                             initargs=(self._read, self._args, os.getpid()))
+        except (OSError, ImportError) as exc:  # no working sem_open (/dev/shm) in some sandboxes
+            self._broken = True
+            log.warning("read ahead: no reading process (%s); messages are read here", type(exc).__name__)
 
     def _submit(self, entry: _Ahead) -> _Ahead:
         raw = entry.fetched.raw

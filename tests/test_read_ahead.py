@@ -65,6 +65,17 @@ def test_a_machine_of_one_core_reads_everything_here(monkeypatch):
     assert {pid for *_, pid in got} == {ME}
 
 
+def test_where_no_process_can_be_started_everything_is_read_here(monkeypatch, caplog):
+    def no_sem_open(*args, **kwargs):
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(bot.read_ahead, "ProcessPoolExecutor", no_sem_open)
+    with ReadAhead(who_read, processes=1) as ahead:
+        got = read_all(ahead, backlog(3 * DEPTH))
+    assert [uid for uid, *_ in got] == [str(i) for i in range(1, 3 * DEPTH + 1)] and {pid for *_, pid in got} == {ME}
+    assert "no reading process (ImportError)" in caplog.text
+
+
 def test_a_large_message_is_read_here_the_others_there():
     messages = backlog(2 * DEPTH)
     messages[DEPTH] = Fetched("big", b"x" * (MAX_MESSAGE_BYTES + 1), MAX_MESSAGE_BYTES + 1)
