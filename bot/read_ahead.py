@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -165,7 +166,7 @@ def _end_with(parent: int) -> None:
     """A poller killed outright (SIGKILL) cannot shut its pool down: the process notices it
     has a new parent and ends."""
     while os.getppid() == parent:
-        threading.Event().wait(ORPHAN_CHECK_SECONDS)
+        time.sleep(ORPHAN_CHECK_SECONDS)
     os._exit(0)
 
 
