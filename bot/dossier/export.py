@@ -10,9 +10,11 @@ A pure part and two thin writers:
   of dossiers, the amount requested and the amount granted. A dossier with several
   parcours (objectifs, secteurs) counts in each, so the lines of one heading do not
   add up; the line "Tous les dossiers" counts each dossier once. The sheet says so.
-- `write_xlsx(path, rows, totals[, rules])`: sheet "Dossiers" (bold frozen header row, auto
-  filter, column widths, amounts as numbers formatted `#,##0.00 €`, dates as real
-  dates formatted `DD/MM/YYYY`) and sheet "Totaux" (the totals, then the note).
+- `write_xlsx(path, rows, totals[, rules])`: sheet "Troïka" (the columns the meeting reads,
+  printed one landscape A4 page wide), sheet "Dossiers" (every column: bold frozen header
+  row, auto filter, column widths, amounts as numbers formatted `#,##0.00 €`, dates as real
+  dates formatted `DD/MM/YYYY`; printed at 70 % over several pages, the first three columns
+  on each) and sheet "Totaux" (the totals, then the note).
 - `write_csv(path, rows[, rules])` (rules give the headers): what a French coordinator
   expects when double-clicking it in Excel or LibreOffice with French settings: UTF-8
   with a BOM (so Excel
@@ -60,6 +62,10 @@ BILAN_LABELS = {"mi_parcours": "mi-parcours", "definitif": "définitif"}
 AMOUNT_FORMAT = "#,##0.00 €"
 DATE_FORMAT = "DD/MM/YYYY"
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+# The columns of the sheet printed for the meeting (sheet "Troïka"), in the order of columns().
+TROIKA_KEYS = ("reference", "statut", "intitule", "structure", "parcours", "temps", "cout_total",
+               "montant_sollicite", "avis", "decision", "montant_accorde")
 
 GROUPS = "_groupes"  # key of each row holding what totals() counts: not a column
 
@@ -389,57 +395,71 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
             cell.font, cell.fill = bold, header_fill
             cell.alignment = Alignment(vertical="top", wrap_text=True)
 
-    def print_setup(sheet, fit_height: int = 0) -> None:
-        """Landscape A4, all the columns on the width of a page, the header row on every page."""
+    def print_setup(sheet, fit_width: int | None = 1) -> None:
+        """Landscape A4, the header row on every page; `fit_width` pages wide, or (None) at 70 %
+        over as many pages as it takes, the first columns repeated on each."""
         sheet.page_setup.orientation = "landscape"
         sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, fit_height
+        if fit_width is None:
+            sheet.page_setup.scale = 70
+            sheet.print_title_cols = "A:C"
+        else:
+            sheet.sheet_properties.pageSetUpPr.fitToPage = True
+            sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = fit_width, 0
         sheet.print_title_rows = "1:1"
         sheet.print_options.gridLines = True
         sheet.page_margins.left = sheet.page_margins.right = 0.4
-        sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+        sheet.page_margins.top = sheet.page_margins.bottom = 0.8  # the header and footer clear of the table
+        sheet.page_margins.header = sheet.page_margins.footer = 0.3
         sheet.oddFooter.center.text = "&A — page &P / &N"
         sheet.oddHeader.center.text = "Cité éducative de Liévin — dossiers pour la troïka"
 
+    def table(sheet, cols: tuple[Column, ...], widest: dict[str, int]) -> None:
+        """A header row, a row per dossier, a total of each amount column (of the rows the filter shows)."""
+        widths = [min(len(c.header), 12) for c in cols]  # headers wrap
+        headers(sheet, [c.header for c in cols])
+        for r, values in enumerate(rows, 2):
+            for c, col in enumerate(cols, 1):
+                put(sheet, r, c, values.get(col.key), col.kind)
+                widths[c - 1] = max(widths[c - 1], width(values.get(col.key), col.kind))
+        for c, (col, w) in enumerate(zip(cols, widths), 1):
+            limit = widest.get(col.key, 24 if col.kind == LONG else 16)
+            sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 1, 8), limit)
+            if col.kind in (TEXT, LONG):
+                for cell in sheet[get_column_letter(c)][1:]:
+                    cell.alignment = wrapped
+        # Row heights from the wrapped lines: spreadsheets do not grow rows written by a program.
+        for r in range(1, len(rows) + 2):
+            lines = 1
+            for c, col in enumerate(cols, 1):
+                value = sheet.cell(row=r, column=c).value
+                if isinstance(value, str):
+                    room = max(sheet.column_dimensions[get_column_letter(c)].width - 1, 1)
+                    lines = max(lines, sum(-(-max(len(line), 1) // int(room)) for line in value.splitlines()))
+            sheet.row_dimensions[r].height = min(13 * lines + 2, 200)
+        sheet.freeze_panes = "C2"  # the header row, the reference and the status stay in view
+        last = len(rows) + 1
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last}"
+        if rows:
+            total_row = last + 2
+            put(sheet, total_row, 1, "Total").font = bold
+            for c, col in enumerate(cols, 1):
+                if col.kind == AMOUNT:
+                    letter = get_column_letter(c)
+                    cell = sheet.cell(row=total_row, column=c, value=f"=SUBTOTAL(9,{letter}2:{letter}{last})")
+                    cell.number_format, cell.font = AMOUNT_FORMAT, bold
+
     book = Workbook()
-    sheet = book.active
-    sheet.title = "Dossiers"
-    cols = columns(rules or load_rules(), years_of(rows))
-    widths = [min(len(c.header), 12) for c in cols]  # headers wrap
-    headers(sheet, [c.header for c in cols])
-    for r, values in enumerate(rows, 2):
-        for c, col in enumerate(cols, 1):
-            put(sheet, r, c, values.get(col.key), col.kind)
-            widths[c - 1] = max(widths[c - 1], width(values.get(col.key), col.kind))
-    # Narrow columns whose texts wrap: 33 columns must fit the width of a landscape A4 page.
-    for c, (col, w) in enumerate(zip(cols, widths), 1):
-        limit = 40 if col.key == "description" else 24 if col.kind == LONG else 16
-        sheet.column_dimensions[get_column_letter(c)].width = min(max(w + 1, 8), limit)
-        if col.kind in (TEXT, LONG):
-            for cell in sheet[get_column_letter(c)][1:]:
-                cell.alignment = wrapped
-    # Row heights from the wrapped lines: spreadsheets do not grow rows written by a program.
-    for r in range(1, len(rows) + 2):
-        lines = 1
-        for c, col in enumerate(cols, 1):
-            value = sheet.cell(row=r, column=c).value
-            if isinstance(value, str):
-                room = max(sheet.column_dimensions[get_column_letter(c)].width - 1, 1)
-                lines = max(lines, sum(-(-max(len(line), 1) // int(room)) for line in value.splitlines()))
-        sheet.row_dimensions[r].height = min(13 * lines + 2, 200)
-    sheet.freeze_panes = "C2"  # the header row, the reference and the status stay in view
-    last = len(rows) + 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{last}"
-    if rows:  # a total of each amount column, of the rows the filter shows
-        total_row = last + 2
-        put(sheet, total_row, 1, "Total").font = bold
-        for c, col in enumerate(cols, 1):
-            if col.kind == AMOUNT:
-                letter = get_column_letter(c)
-                cell = sheet.cell(row=total_row, column=c, value=f"=SUBTOTAL(9,{letter}2:{letter}{last})")
-                cell.number_format, cell.font = AMOUNT_FORMAT, bold
-    print_setup(sheet)
+    every = columns(rules or load_rules(), years_of(rows))
+    # What the meeting reads on paper, one landscape A4 page wide and legible; everything else
+    # is on "Dossiers", which prints over several pages (reference, status and title on each).
+    summary = book.active
+    summary.title = "Troïka"
+    table(summary, tuple(c for c in every if c.key in TROIKA_KEYS), {"intitule": 34, "structure": 24})
+    print_setup(summary)
+    sheet = book.create_sheet("Dossiers")
+    table(sheet, every, {"description": 40})
+    print_setup(sheet, fit_width=None)
 
     sums = book.create_sheet("Totaux")
     headers(sums, TOTALS_HEADERS)
@@ -456,7 +476,7 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], totals: dict[str, list[To
     for letter, w in zip("ABCDE", (22, 60, 10, 20, 20)):
         sums.column_dimensions[letter].width = w
     sums.freeze_panes = "A2"
-    print_setup(sums, fit_height=0)
+    print_setup(sums)
     book.save(path)
 
 

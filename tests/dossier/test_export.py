@@ -102,7 +102,7 @@ def test_xlsx_cells_are_the_rows_with_numbers_dates_and_formats(demo, rules, tmp
     data, sums, raw = expected(demo, rules)
     cols = columns(rules)
     book = openpyxl.load_workbook(out)
-    assert book.sheetnames == ["Dossiers", "Totaux"]
+    assert book.sheetnames == ["Troïka", "Dossiers", "Totaux"]
     sheet = book["Dossiers"]
     assert sheet.max_row == 1 + len(data) + 2 and sheet.max_column == len(cols)  # then a blank row, the total
     header = sheet[1]
@@ -310,17 +310,33 @@ def test_per_year_amounts_and_totals_and_no_avis_where_none_is_needed(rules):
                      "2027": (1, Decimal("1800.00"), Decimal("900.00"))}
 
 
-def test_the_xlsx_prints_on_landscape_a4_fit_to_width_with_the_header_on_every_page(demo, tmp_path):
+def test_the_xlsx_prints_on_landscape_a4_legibly_with_the_header_on_every_page(demo, tmp_path):
+    """The meeting's sheet and the totals fit the width of a page; the sheet of every column
+    (33 of them: a page wide, they would be too small to read) prints at 70 % over several
+    pages, the reference, the status and the title on each."""
     out = tmp_path / "troika.xlsx"
     export(demo, out)
     book = openpyxl.load_workbook(out)
     for sheet in book:
         setup = sheet.page_setup
         assert setup.orientation == "landscape" and int(setup.paperSize) == 9  # A4
-        assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
-        assert (int(setup.fitToWidth), int(setup.fitToHeight)) == (1, 0)
         assert sheet.print_title_rows == "$1:$1"
         assert all(c.alignment.wrap_text for c in sheet[1]) and all(c.font.bold for c in sheet[1])
+        if sheet.title == "Dossiers":
+            assert not sheet.sheet_properties.pageSetUpPr.fitToPage and int(setup.scale) == 70
+            assert sheet.print_title_cols == "$A:$C"
+        else:
+            assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
+            assert (int(setup.fitToWidth), int(setup.fitToHeight)) == (1, 0)
+    meeting = book["Troïka"]
+    assert [c.value for c in meeting[1]] == ["Référence", "Statut", "Intitulé du projet", "Structure porteuse",
+                                             "Parcours", "Temps d'intervention", "Coût total du projet",
+                                             "Montant sollicité", "Avis de l'IEN", "Décision de la troïka",
+                                             "Montant accordé"]
+    # On paper at the scale the fit gives (width in characters of the default font): legible.
+    printable = 11.69 - 2 * 0.4  # inches of landscape A4 between the margins
+    width = sum(meeting.column_dimensions[letter].width for letter in "ABCDEFGHIJK")
+    assert width * 0.075 <= printable / 0.75, "the meeting's sheet would print below 75 %"
     sheet = book["Dossiers"]
     assert sheet.freeze_panes == "C2" and sheet.auto_filter.ref.startswith("A1:")
     headers = [c.value for c in sheet[1]]
