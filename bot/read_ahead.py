@@ -2,10 +2,11 @@
 parsed and their Word files read in another process.
 
 Parsing a message and reading its fiche are pure (bot.dossier.reading) and take about
-half of a message's time; recording it holds the database and the mailbox. On a
-machine of two cores or more, a poll that finds a backlog (MIN_BACKLOG messages in
-hand) starts one reading process and hands it the next messages, at most DEPTH of them
-and WINDOW_BYTES ahead. Each message is still classified, handled, committed and
+half of a message's time; recording it holds the database and the mailbox. The poller
+holds the next messages in hand, at most DEPTH of them and WINDOW_BYTES. On a machine
+of two cores or more, a poll that finds a backlog (more than it may hold: DEPTH
+messages, or WINDOW_BYTES in two messages or more) starts one reading process and hands
+it the messages in hand. Each message is still classified, handled, committed and
 marked in turn, in the mailbox's order, by the poller alone: only the pure reading
 moves. A message the process has not started yet when its turn comes is read here
 instead (so the poller never waits for a process that is behind), and so is a message
@@ -37,8 +38,7 @@ from bot.mail.sources import Fetched
 
 log = logging.getLogger(__name__)
 
-MIN_BACKLOG = 8  # messages in hand before a process is worth starting
-DEPTH = 8  # messages ahead, at most
+DEPTH = 8  # messages in hand, at most
 WINDOW_BYTES = 8 * 1024 * 1024  # raw mail ahead, at most (one message at least)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # larger messages are read here
 ORPHAN_CHECK_SECONDS = 1.0
@@ -61,11 +61,9 @@ class ReadAhead:
     """`messages(fetched)` gives each message with the callable that returns what it holds,
     read (`read(raw, *args)`, a module-level function: the process imports it)."""
 
-    def __init__(self, read: Callable[..., Any], *args: Any, processes: int | None = None,
-                 min_backlog: int = MIN_BACKLOG) -> None:
+    def __init__(self, read: Callable[..., Any], *args: Any, processes: int | None = None) -> None:
         self._read, self._args = read, args
         self._processes = reading_processes() if processes is None else processes
-        self._min_backlog = min(min_backlog, DEPTH)
         self._pool: ProcessPoolExecutor | None = None
         self._broken = False
         self.read_there = self.read_here = 0  # for the tests and the log
@@ -94,7 +92,7 @@ class ReadAhead:
                     exhausted = True
                 else:
                     window.append(self._submit(_Ahead(fetched)))
-            if self._pool is None and len(window) >= self._min_backlog and self._processes and not self._broken:
+            if self._pool is None and self._processes and not self._broken and _backlog(window):
                 self._start()
                 for entry in window:
                     self._submit(entry)
@@ -143,6 +141,11 @@ class ReadAhead:
         if not self._broken:
             self._broken = True
             log.warning("read ahead: the reading process ended unexpectedly; messages are read here")
+
+
+def _backlog(window: deque[_Ahead]) -> bool:
+    """More than the poller may hold: worth a process (a few messages are not)."""
+    return len(window) >= DEPTH or (len(window) >= 2 and _raw_bytes(window) >= WINDOW_BYTES)
 
 
 def _raw_bytes(window: deque[_Ahead]) -> int:

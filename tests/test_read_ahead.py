@@ -20,7 +20,7 @@ from reading_probe import unreadable, who_read
 
 import bot.read_ahead
 from bot.mail.sources import Fetched
-from bot.read_ahead import DEPTH, MAX_MESSAGE_BYTES, MIN_BACKLOG, ReadAhead
+from bot.read_ahead import DEPTH, MAX_MESSAGE_BYTES, WINDOW_BYTES, ReadAhead
 
 TESTS = Path(__file__).resolve().parent
 ME = os.getpid()
@@ -53,9 +53,24 @@ def test_a_backlog_is_read_in_another_process_and_handed_back_in_order():
 
 def test_a_few_messages_are_read_here_without_starting_a_process():
     with ReadAhead(who_read, processes=1) as ahead:
-        got = read_all(ahead, backlog(MIN_BACKLOG - 1))
+        got = read_all(ahead, backlog(DEPTH - 1))
         assert multiprocessing.active_children() == []
     assert {pid for *_, pid in got} == {ME} and ahead.read_there == 0
+
+
+def test_a_backlog_of_large_fiches_is_read_ahead_too():
+    """Fiches with pictures weigh megabytes: fewer than DEPTH of them fill the window."""
+    size = WINDOW_BYTES // 4 + 1  # four fill it: a backlog, though fewer than DEPTH messages
+    with ReadAhead(who_read, 0.02, processes=1) as ahead:
+        got = read_all(ahead, backlog(12, size=size))
+    assert len(got) == 12 and ahead.read_there > 0
+
+
+def test_one_message_larger_than_the_window_starts_nothing():
+    with ReadAhead(who_read, processes=1) as ahead:
+        got = read_all(ahead, [Fetched("1", b"x" * (WINDOW_BYTES + 1), WINDOW_BYTES + 1)])
+        assert multiprocessing.active_children() == []
+    assert got[0][2] == ME
 
 
 def test_a_machine_of_one_core_reads_everything_here(monkeypatch):
