@@ -100,6 +100,7 @@ class ReadAhead:
                 return
             entry = window.popleft()
             yield entry.fetched, self._reader(entry)
+            del entry  # not held here while the window fills again
 
     # -- the reading process ----------------------------------------------------
 
