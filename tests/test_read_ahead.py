@@ -4,6 +4,7 @@ back in the mailbox's order, each once, whatever happens to that process."""
 from __future__ import annotations
 
 import logging
+import mailbox
 import multiprocessing
 import os
 import re
@@ -14,11 +15,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from bot_harness import make_bot
+from conftest import REPO
 from mail_factory import fiche_bytes, fiche_with_errors, mail
 from reading_probe import unreadable, who_read
 
 import bot.read_ahead
+from bot.demo import CONFIG as MAILDIR_CONFIG
 from bot.mail.sources import Fetched
 from bot.read_ahead import DEPTH, MAX_MESSAGE_BYTES, WINDOW_BYTES, ReadAhead
 
@@ -227,3 +231,26 @@ def test_a_backlog_polled_with_a_reading_process_gives_what_reading_here_gives(t
     assert [title for *_, title in with_process["dossiers"]][:12] == [f"Projet numéro {i}" for i in range(1, 13)]
     assert len(with_process["answers"]) == 14  # every human answered once, the robot never
     assert all("$CitebotDone" in m["flags"] for m in ahead.mailbox())
+
+
+@pytest.mark.parametrize("entry", ["python -m bot", "citebot"])
+def test_both_entry_points_read_a_backlog_ahead(tmp_path, entry):
+    """A spawned process prepares itself from the parent's main module: the reading process
+    must start, and read, under `python -m bot` and under the console script alike."""
+    config = tmp_path / "config.toml"
+    config.write_text(MAILDIR_CONFIG, encoding="utf-8")
+    (tmp_path / "boites").mkdir()
+    ville = mailbox.Maildir(tmp_path / "boites" / "ville", create=True)
+    for i in range(DEPTH + 2):
+        ville.add(mail(sender=f"Porteur {i} <porteur{i}@example.org>", subject=f"Fiche projet {i}",
+                       attachments=[("fiche.docx", fiche_bytes(intitule=f"Projet {i}"))]))
+    mailbox.Maildir(tmp_path / "boites" / "education_nationale", create=True)
+    script = Path(sys.executable).with_name("citebot")
+    assert entry != "citebot" or script.is_file(), "the console script is installed with the package"
+    command = [sys.executable, "-m", "bot"] if entry == "python -m bot" else [str(script)]
+    run = subprocess.run([*command, "-v", "--config", str(config), "poll", "--once"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    there = re.search(r"(\d+) message\(s\) read by the reading process", run.stderr)
+    assert there and int(there.group(1)) > 0 and "ended unexpectedly" not in run.stderr, run.stderr
+    assert len(list((tmp_path / "courriels-envoyes" / "new").iterdir())) == DEPTH + 2
