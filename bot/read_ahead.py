@@ -83,11 +83,17 @@ class ReadAhead:
 
     def messages(self, messages: Iterable[Fetched]) -> Iterator[tuple[Fetched, Callable[[], Any]]]:
         """Each message, in order, with its reader; a message not downloaded (too large) has
-        a reader too, never called by the poller (its header is all there is)."""
+        a reader too, never called by the poller (its header is all there is). When the
+        mailbox fails (a FETCH refused, the connection lost), the messages fetched before are
+        handed out first, then the failure is raised, as without reading ahead."""
         source, window, exhausted = iter(messages), deque[_Ahead](), False
+        failure: Exception | None = None
         while True:
             while not exhausted and len(window) < DEPTH and _raw_bytes(window) < WINDOW_BYTES:
-                fetched = next(source, None)
+                try:
+                    fetched = next(source, None)
+                except Exception as exc:  # the mailbox failed: what was fetched before is handled first
+                    failure, fetched = exc, None
                 if fetched is None:
                     exhausted = True
                 else:
@@ -97,6 +103,8 @@ class ReadAhead:
                 for entry in window:
                     self._submit(entry)
             if not window:
+                if failure is not None:
+                    raise failure
                 return
             entry = window.popleft()
             yield entry.fetched, self._reader(entry)

@@ -145,6 +145,22 @@ def test_when_the_reading_process_is_killed_every_message_is_still_read_once(cap
     assert no_reading_process_left()
 
 
+def test_a_mailbox_that_fails_midway_has_the_messages_before_handed_out_first():
+    """As without reading ahead: a FETCH refused at the tenth message leaves the nine before
+    it handled this round, not dropped from the window."""
+    def mailbox_failing_at_ten():
+        yield from backlog(9)
+        raise ConnectionError("FETCH refused")
+
+    got = []
+    with ReadAhead(who_read, processes=1) as ahead:
+        messages = ahead.messages(mailbox_failing_at_ten())
+        with pytest.raises(ConnectionError):
+            for fetched, read in messages:
+                got.append((fetched.uid, read()[0]))
+    assert got == [(str(i), str(i).encode()) for i in range(1, 10)]
+
+
 def test_leaving_the_backlog_early_ends_the_reading_process():
     with ReadAhead(who_read, 0.01, processes=1) as ahead:
         for i, (_, read) in enumerate(ahead.messages(backlog(40))):
