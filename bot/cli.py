@@ -510,7 +510,7 @@ def outbox_list(ctx: click.Context) -> None:
 
     rt = runtime(ctx, secrets=False)
 
-    def line(row, when) -> str:
+    def line(session, row, when) -> str:
         dossier = session.get(Dossier, row.dossier_id) if row.dossier_id else None
         return typography.spaces(f"{row.id:>5}  {views.iso(when)}  {row.kind:<18} "
                                  f"{dossier.reference if dossier else '—':<13} à {', '.join(row.recipients)} : "
@@ -521,12 +521,13 @@ def outbox_list(ctx: click.Context) -> None:
         if not rows:
             click.echo("Aucun courriel retenu.")
         for row in rows:
-            click.echo(line(row, row.created_at))
+            click.echo(line(session, row, row.created_at))
         if waiting:
             click.echo("\nPartiront plus tard (l'heure est celle du départ) :")
         for row in waiting:
-            why = "délai d'annulation" if row.attempts == 0 else f"nouvel essai après {typography.plural(row.attempts, 'échec')}"
-            click.echo(f"{line(row, row.next_attempt_at)}  ({why})")
+            why = ("délai d'annulation" if row.attempts == 0
+                   else f"nouvel essai après {typography.plural(row.attempts, 'échec')}")
+            click.echo(f"{line(session, row, row.next_attempt_at)}  ({why})")
 
 
 @outbox.command("release")
