@@ -523,7 +523,7 @@ def outbox_list(ctx: click.Context) -> None:
         for row in rows:
             click.echo(line(session, row, row.created_at))
         if waiting:
-            click.echo("\nPartiront plus tard (l'heure est celle du départ) :")
+            click.echo(typography.spaces("\nPartiront plus tard (l'heure est celle du départ) :"))
         for row in waiting:
             why = ("délai d'annulation" if row.attempts == 0
                    else f"nouvel essai après {typography.plural(row.attempts, 'échec')}")
