@@ -125,9 +125,9 @@ class ReadAhead:
         raw = entry.fetched.raw
         if self._pool is not None and not self._broken and raw is not None and len(raw) <= MAX_MESSAGE_BYTES:
             try:
-                entry.future = self._pool.submit(_run, raw)
-            except BrokenProcessPool:
-                self._lost()
+                entry.future = self._pool.submit(_run, raw)  # the first one starts the process
+            except (BrokenProcessPool, OSError):  # it could not start (EAGAIN: too many processes…)
+                self._lost("could not be started")
         return entry
 
     def _reader(self, entry: _Ahead) -> Callable[[], Any]:
@@ -137,7 +137,7 @@ class ReadAhead:
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    self._lost()
+                    self._lost("ended unexpectedly")
                 else:
                     self.read_there += 1
                     return result
@@ -146,10 +146,10 @@ class ReadAhead:
 
         return read
 
-    def _lost(self) -> None:
+    def _lost(self, why: str) -> None:
         if not self._broken:
             self._broken = True
-            log.warning("read ahead: the reading process ended unexpectedly; messages are read here")
+            log.warning("read ahead: the reading process %s; messages are read here", why)
 
 
 def _backlog(window: deque[_Ahead]) -> bool:

@@ -95,6 +95,18 @@ def test_where_no_process_can_be_started_everything_is_read_here(monkeypatch, ca
     assert "no reading process (ImportError)" in caplog.text
 
 
+def test_a_process_that_cannot_be_started_leaves_everything_read_here(monkeypatch, caplog):
+    """fork refused (EAGAIN: the service's TasksMax reached): not the poll's failure."""
+    def refused(self):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refused)
+    with ReadAhead(who_read, processes=1) as ahead:
+        got = read_all(ahead, backlog(3 * DEPTH))
+    assert [uid for uid, *_ in got] == [str(i) for i in range(1, 3 * DEPTH + 1)] and {pid for *_, pid in got} == {ME}
+    assert "the reading process could not be started; messages are read here" in caplog.text
+
+
 def test_a_large_message_is_read_here_the_others_there():
     messages = backlog(2 * DEPTH)
     messages[DEPTH] = Fetched("big", b"x" * (MAX_MESSAGE_BYTES + 1), MAX_MESSAGE_BYTES + 1)
