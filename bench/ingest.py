@@ -251,7 +251,8 @@ def main() -> None:
     from servers import Dovecot, SmtpSink, dovecot_available
 
     print(f"citebot ingest benchmark — Python {platform.python_version()} on {platform.platform()}")
-    print(f"CPUs usable: {len(os.sched_getaffinity(0))} of {os.cpu_count()}  backlog: {n} messages  idle boxes: {small_n} / {large_n} messages")
+    print(f"CPUs usable: {len(os.sched_getaffinity(0))} of {os.cpu_count()}  backlog: {n} messages  "
+          f"idle boxes: {small_n} / {large_n} messages")
     if not dovecot_available():
         print("Dovecot is not installed (/usr/sbin/dovecot): nothing measured.")
         return
